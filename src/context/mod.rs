@@ -1,0 +1,456 @@
+//! The context layer: who and what the guest is.
+//!
+//! A [`Context`] describes the namespaces a guest gets (`namespaces(7)`),
+//! its hostname, its user and group ids and, with a user namespace, how
+//! they map onto the host's (`user_namespaces(7)`), its capabilities
+//! (`capabilities(7)`), `no_new_privs`, resource limits (`setrlimit(2)`),
+//! clock offsets for a time namespace (`time_namespaces(7)`) and the
+//! signal it gets when its creator dies.
+//!
+//! The builder only records values; [`Guest::spawn`](crate::GuestBuilder::spawn)
+//! checks them and fails with a [`ContextError`] that names the bad value
+//! before anything is created on the host.
+//!
+//! Limits worth knowing: without [`Namespaces::USER`] the guest's root is
+//! the host's root, held back only by capabilities, `no_new_privs` and
+//! the filesystem layer; with it, the guest's root has no privileges over
+//! host objects (but a network namespace prepared by the host is then
+//! configured by the host, not by the guest).
+
+mod apply;
+mod caps;
+mod ids;
+mod namespaces;
+mod rlimit;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+pub use self::caps::{CapSet, Capabilities, Capability};
+pub use self::ids::{IdMap, User};
+pub use self::namespaces::Namespaces;
+pub use self::rlimit::{RLIM_INFINITY, Rlimit};
+pub use nix::sys::signal::Signal;
+
+pub(crate) use self::apply::{CapsPlan, CredsPlan, time_offsets};
+use self::ids::render_map;
+pub(crate) use self::rlimit::RlimitSetting;
+use self::rlimit::name as rlimit_name;
+
+/// Offsets of the guest's clocks in a time namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClockOffsets {
+    /// `CLOCK_MONOTONIC` and `CLOCK_BOOTTIME` start near zero at spawn.
+    FromZero,
+    /// Fixed offsets in seconds, added to the host's clocks.
+    Fixed { monotonic: i64, boottime: i64 },
+}
+
+/// Who and what a guest is: namespaces, names, ids, capabilities, limits.
+///
+/// ```
+/// use vguest::{CapSet, Capabilities, Context, Namespaces, Rlimit};
+///
+/// let ctx = Context::new()
+///     .namespaces(Namespaces::default() | Namespaces::TIME)
+///     .hostname("web1")
+///     .capabilities(Capabilities::only("net_bind_service".parse::<CapSet>().unwrap()))
+///     .rlimit(Rlimit::RLIMIT_NOFILE, 1024, 4096)
+///     .uptime_from_zero();
+/// assert_eq!(ctx.hostname_value(), Some("web1".as_ref()));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub(crate) namespaces: Namespaces,
+    pub(crate) hostname: Option<OsString>,
+    pub(crate) domainname: Option<OsString>,
+    pub(crate) uid_map: Vec<IdMap>,
+    pub(crate) gid_map: Vec<IdMap>,
+    pub(crate) deny_setgroups: Option<bool>,
+    pub(crate) user: User,
+    pub(crate) groups: Vec<u32>,
+    pub(crate) capabilities: Capabilities,
+    pub(crate) no_new_privs: bool,
+    pub(crate) rlimits: Vec<RlimitSetting>,
+    pub(crate) clocks: Option<ClockOffsets>,
+    pub(crate) parent_death_signal: Option<Signal>,
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Context {
+    /// A server-like context: [`Namespaces::default()`], root inside,
+    /// [`Capabilities::default()`], `no_new_privs` on, no rlimit changes.
+    /// The hostname defaults to the guest's name.
+    ///
+    /// ```
+    /// use vguest::{Context, Namespaces};
+    ///
+    /// assert_eq!(Context::new().namespaces_value(), Namespaces::default());
+    /// ```
+    pub fn new() -> Self {
+        Context {
+            namespaces: Namespaces::default(),
+            hostname: None,
+            domainname: None,
+            uid_map: Vec::new(),
+            gid_map: Vec::new(),
+            deny_setgroups: None,
+            user: User::default(),
+            groups: Vec::new(),
+            capabilities: Capabilities::default(),
+            no_new_privs: true,
+            rlimits: Vec::new(),
+            clocks: None,
+            parent_death_signal: None,
+        }
+    }
+
+    /// Sets which namespaces the guest gets.
+    ///
+    /// ```
+    /// use vguest::{Context, Namespaces};
+    ///
+    /// let ctx = Context::new().namespaces(Namespaces::PID | Namespaces::MOUNT);
+    /// assert!(!ctx.namespaces_value().contains(Namespaces::NET));
+    /// ```
+    pub fn namespaces(mut self, namespaces: Namespaces) -> Self {
+        self.namespaces = namespaces;
+        self
+    }
+
+    /// The namespaces set so far.
+    ///
+    /// ```
+    /// # use vguest::{Context, Namespaces};
+    /// assert!(Context::new().namespaces_value().contains(Namespaces::PID));
+    /// ```
+    pub fn namespaces_value(&self) -> Namespaces {
+        self.namespaces
+    }
+
+    /// Sets the hostname (needs [`Namespaces::UTS`]; at most 64 bytes).
+    ///
+    /// ```
+    /// # use vguest::Context;
+    /// let ctx = Context::new().hostname("db1");
+    /// assert_eq!(ctx.hostname_value(), Some("db1".as_ref()));
+    /// ```
+    pub fn hostname(mut self, name: impl Into<OsString>) -> Self {
+        self.hostname = Some(name.into());
+        self
+    }
+
+    /// The hostname set so far, if any.
+    ///
+    /// ```
+    /// # use vguest::Context;
+    /// assert_eq!(Context::new().hostname_value(), None);
+    /// ```
+    pub fn hostname_value(&self) -> Option<&std::ffi::OsStr> {
+        self.hostname.as_deref()
+    }
+
+    /// Sets the NIS domain name (needs [`Namespaces::UTS`]).
+    ///
+    /// ```
+    /// # use vguest::Context;
+    /// let ctx = Context::new().domainname("example.test");
+    /// ```
+    pub fn domainname(mut self, name: impl Into<OsString>) -> Self {
+        self.domainname = Some(name.into());
+        self
+    }
+
+    /// Adds a line to the uid map of the guest's user namespace. Without
+    /// any line, guest root maps onto the caller's effective uid.
+    ///
+    /// ```
+    /// use vguest::{Context, IdMap, Namespaces};
+    ///
+    /// let ctx = Context::new()
+    ///     .namespaces(Namespaces::default() | Namespaces::USER)
+    ///     .uid_map(IdMap::new(0, 100_000, 65_536))
+    ///     .gid_map(IdMap::new(0, 100_000, 65_536));
+    /// ```
+    pub fn uid_map(mut self, map: IdMap) -> Self {
+        self.uid_map.push(map);
+        self
+    }
+
+    /// Adds a line to the gid map (see [`uid_map`](Self::uid_map)).
+    ///
+    /// ```
+    /// # use vguest::{Context, IdMap};
+    /// let ctx = Context::new().gid_map(IdMap::new(0, 100_000, 65_536));
+    /// ```
+    pub fn gid_map(mut self, map: IdMap) -> Self {
+        self.gid_map.push(map);
+        self
+    }
+
+    /// Writes `deny` to the guest's `/proc/PID/setgroups` before its gid
+    /// map, so nobody inside can drop supplementary groups. The kernel
+    /// requires this when the creator lacks `CAP_SETGID`; by default it is
+    /// done exactly then.
+    ///
+    /// ```
+    /// # use vguest::Context;
+    /// let ctx = Context::new().deny_setgroups(true);
+    /// ```
+    pub fn deny_setgroups(mut self, deny: bool) -> Self {
+        self.deny_setgroups = Some(deny);
+        self
+    }
+
+    /// Sets the user the payload runs as (ids as seen inside the guest).
+    ///
+    /// ```
+    /// use vguest::{Context, User};
+    ///
+    /// let ctx = Context::new().user(User::Id { uid: 1000, gid: 1000 });
+    /// let ctx = Context::new().user(User::Name("nobody".into()));
+    /// ```
+    pub fn user(mut self, user: User) -> Self {
+        self.user = user;
+        self
+    }
+
+    /// Sets the supplementary groups of the payload (replacing the
+    /// caller's; the default is none).
+    ///
+    /// ```
+    /// # use vguest::Context;
+    /// let ctx = Context::new().groups([4, 24, 27]);
+    /// ```
+    pub fn groups(mut self, groups: impl IntoIterator<Item = u32>) -> Self {
+        self.groups = groups.into_iter().collect();
+        self
+    }
+
+    /// Sets the payload's capability sets.
+    ///
+    /// ```
+    /// use vguest::{Capabilities, Context};
+    ///
+    /// let ctx = Context::new().capabilities(Capabilities::none());
+    /// ```
+    pub fn capabilities(mut self, caps: Capabilities) -> Self {
+        self.capabilities = caps;
+        self
+    }
+
+    /// Sets `no_new_privs` (on by default): the payload and its children
+    /// can never gain privileges through setuid binaries or file
+    /// capabilities (`PR_SET_NO_NEW_PRIVS`).
+    ///
+    /// ```
+    /// # use vguest::Context;
+    /// let ctx = Context::new().no_new_privs(false);
+    /// ```
+    pub fn no_new_privs(mut self, on: bool) -> Self {
+        self.no_new_privs = on;
+        self
+    }
+
+    /// Sets a resource limit of the payload; [`RLIM_INFINITY`] means none.
+    ///
+    /// ```
+    /// use vguest::{Context, Rlimit, RLIM_INFINITY};
+    ///
+    /// let ctx = Context::new()
+    ///     .rlimit(Rlimit::RLIMIT_NOFILE, 256, 1024)
+    ///     .rlimit(Rlimit::RLIMIT_CORE, 0, RLIM_INFINITY);
+    /// ```
+    pub fn rlimit(mut self, resource: Rlimit, soft: u64, hard: u64) -> Self {
+        self.rlimits.retain(|r| r.resource != resource);
+        self.rlimits.push(RlimitSetting { resource, soft, hard });
+        self
+    }
+
+    /// Gives the guest a time namespace whose `CLOCK_MONOTONIC` and
+    /// `CLOCK_BOOTTIME` start near zero, so its uptime counts from its own
+    /// start, as a VServer guest's did. Implies [`Namespaces::TIME`].
+    ///
+    /// ```
+    /// use vguest::{Context, Namespaces};
+    ///
+    /// let ctx = Context::new().uptime_from_zero();
+    /// ```
+    pub fn uptime_from_zero(mut self) -> Self {
+        self.clocks = Some(ClockOffsets::FromZero);
+        self
+    }
+
+    /// Gives the guest a time namespace with fixed clock offsets in
+    /// seconds (possibly negative, but no clock may go below zero).
+    /// Implies [`Namespaces::TIME`].
+    ///
+    /// ```
+    /// # use vguest::Context;
+    /// // A guest that appears to have booted ten days ago.
+    /// let ctx = Context::new().clock_offsets(0, 10 * 86_400);
+    /// ```
+    pub fn clock_offsets(mut self, monotonic_secs: i64, boottime_secs: i64) -> Self {
+        self.clocks = Some(ClockOffsets::Fixed { monotonic: monotonic_secs, boottime: boottime_secs });
+        self
+    }
+
+    /// Sends `signal` to the guest's first process when the thread that
+    /// spawned it exits (`PR_SET_PDEATHSIG`; note it is the spawning
+    /// *thread*, not process).
+    ///
+    /// ```
+    /// use vguest::{Context, Signal};
+    ///
+    /// let ctx = Context::new().parent_death_signal(Signal::SIGKILL);
+    /// ```
+    pub fn parent_death_signal(mut self, signal: Signal) -> Self {
+        self.parent_death_signal = Some(signal);
+        self
+    }
+
+    /// Namespaces including those implied by other settings.
+    pub(crate) fn effective_namespaces(&self) -> Namespaces {
+        let mut ns = self.namespaces;
+        if self.clocks.is_some() {
+            ns |= Namespaces::TIME;
+        }
+        ns
+    }
+}
+
+/// A context value the kernel would refuse, or that would reach beyond
+/// the guest. Returned by spawn before anything is created.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContextError {
+    /// The hostname or domain name is empty, too long, or contains NUL.
+    #[error("invalid {what} {value:?}: {reason}")]
+    InvalidName {
+        /// `hostname` or `domainname`.
+        what: &'static str,
+        /// The value given.
+        value: OsString,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A setting needs a namespace the context does not include.
+    #[error("{setting} needs the {namespace} namespace, which the context does not include")]
+    NamespaceRequired {
+        /// The setting, e.g. `hostname`.
+        setting: &'static str,
+        /// The namespace it needs.
+        namespace: &'static str,
+    },
+    /// A capability name is not known.
+    #[error("unknown capability {name:?}")]
+    UnknownCapability {
+        /// The name given.
+        name: String,
+    },
+    /// A capability is beyond what the running kernel knows.
+    #[error(
+        "capability number {number} in the {set} set is not supported by this kernel (last is {last_cap})"
+    )]
+    CapabilityUnsupported {
+        /// Which set.
+        set: &'static str,
+        /// The capability number.
+        number: u32,
+        /// `/proc/sys/kernel/cap_last_cap`.
+        last_cap: u32,
+    },
+    /// The capability sets break a kernel rule.
+    #[error("the {set} capability set must lie within the {within} set, but also has {extra}")]
+    CapabilitiesInconsistent {
+        /// The set that is too large.
+        set: &'static str,
+        /// The set it must lie within.
+        within: &'static str,
+        /// The capabilities outside.
+        extra: CapSet,
+    },
+    /// An id map is malformed.
+    #[error("invalid {kind} map: {reason}")]
+    InvalidIdMap {
+        /// `uid` or `gid`.
+        kind: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The payload's uid or gid is not mapped in the user namespace.
+    #[error("{kind} {id} is not mapped in the guest's user namespace")]
+    UnmappedId {
+        /// `uid`, `gid` or `supplementary gid`.
+        kind: &'static str,
+        /// The id.
+        id: u32,
+    },
+    /// Supplementary groups were asked for, but setgroups is denied.
+    #[error("supplementary groups {groups:?} cannot be set when setgroups is denied")]
+    GroupsDenied {
+        /// The groups.
+        groups: Vec<u32>,
+    },
+    /// A user name is not in the guest's user database.
+    #[error("unknown user {name:?} (not in {path})")]
+    UnknownUser {
+        /// The name.
+        name: String,
+        /// The passwd file searched.
+        path: PathBuf,
+    },
+    /// The user database could not be read.
+    #[error("cannot read user database {path}")]
+    UserDatabase {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A soft limit is above its hard limit.
+    #[error("rlimit {resource}: soft limit {soft} is above hard limit {hard}")]
+    InvalidRlimit {
+        /// The resource.
+        resource: String,
+        /// Soft limit.
+        soft: u64,
+        /// Hard limit.
+        hard: u64,
+    },
+    /// A kernel fact needed for validation could not be read.
+    #[error("cannot read {path}")]
+    HostFact {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Checks a hostname or domain name against the kernel's rules
+/// (`sethostname(2)`: at most 64 bytes) and refuses empty names and NUL.
+pub(crate) fn check_name(what: &'static str, value: &OsString) -> Result<Vec<u8>, ContextError> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = value.as_bytes();
+    let reason = if bytes.is_empty() {
+        Some("it is empty")
+    } else if bytes.len() > 64 {
+        Some("it is longer than 64 bytes")
+    } else if bytes.contains(&0) {
+        Some("it contains a NUL byte")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(ContextError::InvalidName { what, value: value.clone(), reason }),
+        None => Ok(bytes.to_vec()),
+    }
+}

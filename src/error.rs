@@ -1,0 +1,293 @@
+//! The crate's error type.
+//!
+//! [`Error`] wraps one error type per layer. Failures inside the spawn
+//! child come back as a [`SetupError`]: the [`Step`] that failed, the value
+//! it was working on, and the errno.
+
+use std::fmt;
+use std::io;
+
+pub use crate::command::CommandError;
+pub use crate::context::ContextError;
+
+/// Everything that can go wrong in this crate.
+///
+/// ```
+/// use vguest::{Command, Error, Guest, Step};
+///
+/// # fn main() {
+/// # if !nix::unistd::Uid::effective().is_root() { return; }
+/// let err = Guest::builder("doc-missing")
+///     .command(Command::new("/no/such/program"))
+///     .spawn()
+///     .unwrap_err();
+/// match &err {
+///     Error::Setup(setup) => assert_eq!(setup.step, Step::Exec),
+///     other => panic!("unexpected {other}"),
+/// }
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The guest's name is not usable.
+    #[error("invalid guest name {name:?}: {reason}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A context setting is invalid.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// The payload command is invalid.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The parent's side of the spawn failed.
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    /// The guest's first process failed while setting itself up.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// An operation on a running guest failed.
+    #[error("{op} guest {guest:?} failed")]
+    Guest {
+        /// What was attempted: `waiting for`, `signalling`, ...
+        op: &'static str,
+        /// The guest's name.
+        guest: String,
+        /// The system error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// The setup step that failed, for errors from inside the guest.
+    ///
+    /// ```
+    /// use vguest::{Error, Step};
+    ///
+    /// fn is_missing_program(err: &Error) -> bool {
+    ///     err.step() == Some(Step::Exec) && err.raw_os_error() == Some(libc::ENOENT)
+    /// }
+    /// ```
+    pub fn step(&self) -> Option<Step> {
+        match self {
+            Error::Setup(e) => Some(e.step),
+            _ => None,
+        }
+    }
+
+    /// The errno behind the error, if the kernel refused something.
+    ///
+    /// ```
+    /// # use vguest::Error;
+    /// fn is_permission(err: &Error) -> bool {
+    ///     err.raw_os_error() == Some(libc::EPERM)
+    /// }
+    /// ```
+    pub fn raw_os_error(&self) -> Option<i32> {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(err) = source {
+            if let Some(io) = err.downcast_ref::<io::Error>() {
+                if let Some(code) = io.raw_os_error() {
+                    return Some(code);
+                }
+            }
+            source = err.source();
+        }
+        None
+    }
+}
+
+/// A failure of the parent's side of spawning: creating pipes or the
+/// child, writing its id maps, talking to it.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} failed")]
+pub struct SpawnError {
+    /// What the parent was doing.
+    pub op: String,
+    /// The system error.
+    #[source]
+    pub source: io::Error,
+}
+
+impl SpawnError {
+    pub(crate) fn new(op: impl Into<String>, source: io::Error) -> Self {
+        SpawnError { op: op.into(), source }
+    }
+}
+
+/// A failure inside the guest's first process before its payload ran.
+///
+/// ```
+/// use vguest::{SetupError, Step};
+///
+/// fn explain(err: &SetupError) -> String {
+///     format!("step {:?} on {} failed with errno {:?}", err.step, err.subject, err.source.raw_os_error())
+/// }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("guest setup failed while {step} {subject}")]
+pub struct SetupError {
+    /// The step that failed.
+    pub step: Step,
+    /// The value the step worked on (a path, a name, a limit).
+    pub subject: String,
+    /// The errno the kernel returned.
+    #[source]
+    pub source: io::Error,
+}
+
+/// The steps the guest's first process takes before its payload runs, in
+/// order. A [`SetupError`] names the one that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Step {
+    /// Waiting for the parent to write id maps and set up the network.
+    WaitForParent,
+    /// Setting the parent-death signal.
+    ParentDeathSignal,
+    /// Joining the guest's cgroups.
+    JoinCgroup,
+    /// Creating the cgroup namespace.
+    UnshareCgroup,
+    /// Creating the time namespace.
+    UnshareTime,
+    /// Writing the time namespace's clock offsets.
+    SetTimeOffsets,
+    /// Joining the prepared network namespace.
+    JoinNetwork,
+    /// Bringing up the loopback interface.
+    LoopbackUp,
+    /// Setting the hostname.
+    SetHostname,
+    /// Setting the NIS domain name.
+    SetDomainname,
+    /// Building the guest's mount table.
+    Mount,
+    /// Switching to the guest's root (`pivot_root`).
+    PivotRoot,
+    /// Setting a resource limit.
+    SetRlimit,
+    /// Dropping capabilities from the bounding set.
+    DropBounding,
+    /// Setting supplementary groups.
+    SetGroups,
+    /// Setting the group id.
+    SetGid,
+    /// Keeping capabilities across the uid change.
+    KeepCaps,
+    /// Setting the user id.
+    SetUid,
+    /// Setting the effective, permitted and inheritable capabilities.
+    SetCaps,
+    /// Raising ambient capabilities.
+    RaiseAmbient,
+    /// Setting securebits.
+    SetSecurebits,
+    /// Setting `no_new_privs`.
+    NoNewPrivs,
+    /// Changing to the working directory.
+    Chdir,
+    /// Connecting standard input, output and error.
+    Stdio,
+    /// Closing inherited file descriptors.
+    CloseFds,
+    /// Resetting signal dispositions.
+    Signals,
+    /// Looking the program up in `PATH`.
+    ResolveProgram,
+    /// Executing the payload.
+    Exec,
+    /// Executing the built-in init.
+    ExecInit,
+    /// The built-in init forking the payload.
+    InitFork,
+    /// Installing the seccomp filter.
+    Seccomp,
+}
+
+impl Step {
+    pub(crate) fn from_wire(code: u32) -> Option<Step> {
+        use crate::spawn::wire::step as w;
+        Some(match code {
+            w::WAIT_FOR_PARENT => Step::WaitForParent,
+            w::PARENT_DEATH_SIGNAL => Step::ParentDeathSignal,
+            w::JOIN_CGROUP => Step::JoinCgroup,
+            w::UNSHARE_CGROUP => Step::UnshareCgroup,
+            w::UNSHARE_TIME => Step::UnshareTime,
+            w::SET_TIME_OFFSETS => Step::SetTimeOffsets,
+            w::JOIN_NETWORK => Step::JoinNetwork,
+            w::LOOPBACK_UP => Step::LoopbackUp,
+            w::SET_HOSTNAME => Step::SetHostname,
+            w::SET_DOMAINNAME => Step::SetDomainname,
+            w::MOUNT => Step::Mount,
+            w::PIVOT_ROOT => Step::PivotRoot,
+            w::SET_RLIMIT => Step::SetRlimit,
+            w::DROP_BOUNDING => Step::DropBounding,
+            w::SET_GROUPS => Step::SetGroups,
+            w::SET_GID => Step::SetGid,
+            w::KEEP_CAPS => Step::KeepCaps,
+            w::SET_UID => Step::SetUid,
+            w::SET_CAPS => Step::SetCaps,
+            w::RAISE_AMBIENT => Step::RaiseAmbient,
+            w::SET_SECUREBITS => Step::SetSecurebits,
+            w::NO_NEW_PRIVS => Step::NoNewPrivs,
+            w::CHDIR => Step::Chdir,
+            w::STDIO => Step::Stdio,
+            w::CLOSE_FDS => Step::CloseFds,
+            w::SIGNALS => Step::Signals,
+            w::RESOLVE_PROGRAM => Step::ResolveProgram,
+            w::EXEC => Step::Exec,
+            w::EXEC_INIT => Step::ExecInit,
+            w::INIT_FORK => Step::InitFork,
+            w::SECCOMP => Step::Seccomp,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Step::WaitForParent => "waiting for the parent",
+            Step::ParentDeathSignal => "setting the parent-death signal",
+            Step::JoinCgroup => "joining cgroup",
+            Step::UnshareCgroup => "creating the cgroup namespace",
+            Step::UnshareTime => "creating the time namespace",
+            Step::SetTimeOffsets => "writing clock offsets",
+            Step::JoinNetwork => "joining network namespace",
+            Step::LoopbackUp => "bringing up",
+            Step::SetHostname => "setting hostname",
+            Step::SetDomainname => "setting domain name",
+            Step::Mount => "mounting",
+            Step::PivotRoot => "switching root to",
+            Step::SetRlimit => "setting rlimit",
+            Step::DropBounding => "dropping from the bounding set",
+            Step::SetGroups => "setting supplementary groups",
+            Step::SetGid => "setting gid",
+            Step::KeepCaps => "keeping capabilities across setuid",
+            Step::SetUid => "setting uid",
+            Step::SetCaps => "setting capabilities",
+            Step::RaiseAmbient => "raising ambient capability",
+            Step::SetSecurebits => "setting securebits",
+            Step::NoNewPrivs => "setting no_new_privs",
+            Step::Chdir => "changing directory to",
+            Step::Stdio => "connecting",
+            Step::CloseFds => "closing inherited file descriptors",
+            Step::Signals => "resetting signal",
+            Step::ResolveProgram => "looking up program",
+            Step::Exec => "executing",
+            Step::ExecInit => "executing the built-in init for",
+            Step::InitFork => "forking the payload of",
+            Step::Seccomp => "installing seccomp filter",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

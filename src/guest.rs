@@ -1,0 +1,417 @@
+//! The guest handle: the running guest, modelled on
+//! `std::process::Child`.
+
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::process::{ChildStderr, ChildStdin, ChildStdout};
+
+use crate::command::Command;
+use crate::context::{Context, Signal};
+use crate::error::Error;
+use crate::sys::pidfd;
+
+/// What runs as PID 1 of a guest with its own PID namespace.
+///
+/// ```
+/// use vguest::Init;
+///
+/// assert_eq!(Init::default(), Init::Builtin);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Init {
+    /// A built-in, allocation-free init of about a kilobyte: it reaps
+    /// orphans, forwards `SIGHUP`, `SIGINT`, `SIGQUIT`, `SIGUSR1`,
+    /// `SIGUSR2`, `SIGPIPE`, `SIGALRM`, `SIGTERM`, `SIGCONT`, `SIGTSTP`,
+    /// `SIGTTIN`, `SIGTTOU`, `SIGURG` and `SIGWINCH` to the payload, and
+    /// exits with the payload's status (as `tini` does).
+    #[default]
+    Builtin,
+    /// The payload itself is PID 1 (a guest running its own
+    /// `/sbin/init`). It must reap its orphans, and receives only the
+    /// signals it installs handlers for (`pid_namespaces(7)`).
+    Payload,
+}
+
+/// Describes a guest; [`spawn`](GuestBuilder::spawn) starts it.
+///
+/// Created by [`Guest::builder`]. Every setter only records a value; all
+/// checks happen in `spawn`, which can be called more than once.
+///
+/// ```no_run
+/// use vguest::{Command, Context, Guest};
+///
+/// let mut guest = Guest::builder("web1")
+///     .context(Context::new().hostname("web1"))
+///     .command(Command::new("/bin/sh").args(["-c", "hostname"]))
+///     .spawn()?;
+/// assert!(guest.wait()?.success());
+/// # Ok::<(), vguest::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct GuestBuilder {
+    pub(crate) name: String,
+    pub(crate) context: Context,
+    pub(crate) command: Command,
+    pub(crate) init: Init,
+    pub(crate) kill_on_drop: bool,
+}
+
+impl GuestBuilder {
+    /// Sets the context layer (namespaces, ids, capabilities, limits).
+    ///
+    /// ```
+    /// use vguest::{Context, Guest};
+    ///
+    /// let b = Guest::builder("g").context(Context::new().hostname("g.example"));
+    /// ```
+    pub fn context(mut self, context: Context) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// Sets the payload (default: `/bin/sh`).
+    ///
+    /// ```
+    /// use vguest::{Command, Guest};
+    ///
+    /// let b = Guest::builder("g").command(Command::new("/sbin/init"));
+    /// ```
+    pub fn command(mut self, command: Command) -> Self {
+        self.command = command;
+        self
+    }
+
+    /// Chooses what runs as PID 1 (default: [`Init::Builtin`]).
+    ///
+    /// ```
+    /// use vguest::{Command, Guest, Init};
+    ///
+    /// let b = Guest::builder("full")
+    ///     .command(Command::new("/sbin/init"))
+    ///     .init(Init::Payload);
+    /// ```
+    pub fn init(mut self, init: Init) -> Self {
+        self.init = init;
+        self
+    }
+
+    /// Whether dropping the [`Guest`] kills it (default: true). Without,
+    /// a dropped guest keeps running; see also [`Guest::detach`].
+    ///
+    /// ```
+    /// use vguest::Guest;
+    ///
+    /// let b = Guest::builder("g").kill_on_drop(false);
+    /// ```
+    pub fn kill_on_drop(mut self, kill: bool) -> Self {
+        self.kill_on_drop = kill;
+        self
+    }
+
+    /// Checks every layer, creates the guest and starts its payload.
+    ///
+    /// Returns once the payload has exec'd; any failure before that is
+    /// returned as a typed error after everything made for the guest has
+    /// been removed.
+    ///
+    /// ```no_run
+    /// use vguest::{Command, Guest};
+    ///
+    /// let guest = Guest::builder("g").command(Command::new("/bin/true")).spawn()?;
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn spawn(&self) -> Result<Guest, Error> {
+        crate::spawn::spawn(self)
+    }
+}
+
+/// How a guest's payload ended.
+///
+/// ```
+/// use vguest::ExitStatus;
+///
+/// let status = ExitStatus::from_raw(3 << 8);
+/// assert_eq!(status.code(), Some(3));
+/// assert!(!status.success());
+/// assert_eq!(ExitStatus::from_raw(9).signal(), Some(9));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExitStatus {
+    raw: i32,
+}
+
+impl ExitStatus {
+    /// A status from a raw `waitpid` status word.
+    pub fn from_raw(raw: i32) -> Self {
+        ExitStatus { raw }
+    }
+
+    /// The raw `waitpid` status word.
+    pub fn into_raw(self) -> i32 {
+        self.raw
+    }
+
+    /// The exit code, if the payload exited.
+    pub fn code(&self) -> Option<i32> {
+        libc::WIFEXITED(self.raw).then(|| libc::WEXITSTATUS(self.raw))
+    }
+
+    /// The signal that killed the payload, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        libc::WIFSIGNALED(self.raw).then(|| libc::WTERMSIG(self.raw))
+    }
+
+    /// Whether the payload dumped core when killed.
+    pub fn core_dumped(&self) -> bool {
+        libc::WIFSIGNALED(self.raw) && libc::WCOREDUMP(self.raw)
+    }
+
+    /// Whether the payload exited with code 0.
+    pub fn success(&self) -> bool {
+        self.code() == Some(0)
+    }
+}
+
+impl fmt::Debug for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ExitStatus({self})")
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code(), self.signal()) {
+            (Some(code), _) => write!(f, "exit code {code}"),
+            (_, Some(sig)) => match Signal::try_from(sig) {
+                Ok(s) => write!(f, "killed by {s}"),
+                Err(_) => write!(f, "killed by signal {sig}"),
+            },
+            _ => write!(f, "wait status {:#x}", self.raw),
+        }
+    }
+}
+
+/// A running guest.
+///
+/// Like `std::process::Child`: wait for it, signal it, read and write
+/// its piped standard streams. Unlike `Child`, dropping a `Guest` kills
+/// it and removes everything made for it (unless
+/// [`kill_on_drop(false)`](GuestBuilder::kill_on_drop) or
+/// [`detach`](Guest::detach)).
+///
+/// ```no_run
+/// use std::io::Read;
+/// use vguest::{Command, Guest, Stdio};
+///
+/// let mut guest = Guest::builder("hello")
+///     .command(Command::new("/bin/hostname").stdout(Stdio::Piped))
+///     .spawn()?;
+/// let mut out = String::new();
+/// guest.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+/// assert_eq!(out.trim(), "hello");
+/// assert!(guest.wait()?.success());
+/// # Ok::<(), vguest::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Guest {
+    name: String,
+    pid: libc::pid_t,
+    pidfd: OwnedFd,
+    /// The built-in init's report of the payload's wait status.
+    status_pipe: Option<OwnedFd>,
+    status: Option<ExitStatus>,
+    kill_on_drop: bool,
+    /// The caller's end of the payload's stdin, if piped.
+    pub stdin: Option<ChildStdin>,
+    /// The caller's end of the payload's stdout, if piped.
+    pub stdout: Option<ChildStdout>,
+    /// The caller's end of the payload's stderr, if piped.
+    pub stderr: Option<ChildStderr>,
+}
+
+impl Guest {
+    /// Starts describing a guest called `name` (letters, digits, `.`, `_`,
+    /// `-`; at most 64 bytes). The name is the default hostname.
+    ///
+    /// ```
+    /// use vguest::Guest;
+    ///
+    /// let builder = Guest::builder("web1");
+    /// ```
+    pub fn builder(name: impl Into<String>) -> GuestBuilder {
+        GuestBuilder {
+            name: name.into(),
+            context: Context::new(),
+            command: Command::new("/bin/sh"),
+            init: Init::Builtin,
+            kill_on_drop: true,
+        }
+    }
+
+    pub(crate) fn new(
+        b: &GuestBuilder,
+        pid: libc::pid_t,
+        pidfd: OwnedFd,
+        status_pipe: Option<OwnedFd>,
+        [stdin, stdout, stderr]: [Option<OwnedFd>; 3],
+    ) -> Guest {
+        Guest {
+            name: b.name.clone(),
+            pid,
+            pidfd,
+            status_pipe,
+            status: None,
+            kill_on_drop: b.kill_on_drop,
+            stdin: stdin.map(ChildStdin::from),
+            stdout: stdout.map(ChildStdout::from),
+            stderr: stderr.map(ChildStderr::from),
+        }
+    }
+
+    /// The guest's name.
+    ///
+    /// ```no_run
+    /// # let guest = vguest::Guest::builder("web1").spawn()?;
+    /// assert_eq!(guest.name(), "web1");
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The host pid of the guest's first process (its PID 1).
+    ///
+    /// ```no_run
+    /// # let guest = vguest::Guest::builder("g").spawn()?;
+    /// println!("guest runs as host pid {}", guest.id());
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// A pidfd of the guest's first process: readable when it exits,
+    /// usable with `setns(2)` and `pidfd_send_signal(2)`.
+    ///
+    /// ```no_run
+    /// use std::os::fd::AsRawFd;
+    /// # let guest = vguest::Guest::builder("g").spawn()?;
+    /// let fd = guest.pidfd().as_raw_fd();
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// Sends `signal` to the guest. With the built-in init, termination
+    /// and job-control signals are forwarded to the payload; `SIGKILL`
+    /// ends the whole guest.
+    ///
+    /// ```no_run
+    /// use vguest::Signal;
+    /// # let guest = vguest::Guest::builder("g").spawn()?;
+    /// guest.signal(Signal::SIGTERM)?;
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn signal(&self, signal: Signal) -> Result<(), Error> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        pidfd::send_signal(self.pidfd.as_fd(), signal as i32).or_else(|e| {
+            // ESRCH: it already exited and awaits reaping.
+            if e.raw_os_error() == Some(libc::ESRCH) { Ok(()) } else { Err(self.err("signalling", e)) }
+        })
+    }
+
+    /// Kills the guest: `SIGKILL` to its PID 1, which (with a PID
+    /// namespace) ends every process in it. Does not wait.
+    ///
+    /// ```no_run
+    /// # let mut guest = vguest::Guest::builder("g").spawn()?;
+    /// guest.kill()?;
+    /// let status = guest.wait()?;
+    /// assert_eq!(status.signal(), Some(9));
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn kill(&mut self) -> Result<(), Error> {
+        self.signal(Signal::SIGKILL)
+    }
+
+    /// Waits for the guest to end and returns the payload's status.
+    ///
+    /// ```no_run
+    /// # let mut guest = vguest::Guest::builder("g").spawn()?;
+    /// let status = guest.wait()?;
+    /// println!("guest ended: {status}");
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn wait(&mut self) -> Result<ExitStatus, Error> {
+        drop(self.stdin.take());
+        self.reap(false).map(|s| s.expect("blocking wait returns a status"))
+    }
+
+    /// Returns the payload's status if the guest has ended, without
+    /// blocking.
+    ///
+    /// ```no_run
+    /// # let mut guest = vguest::Guest::builder("g").spawn()?;
+    /// if guest.try_wait()?.is_none() {
+    ///     println!("still running");
+    /// }
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
+        self.reap(true)
+    }
+
+    /// Lets the guest run on after this handle is dropped: nothing is
+    /// killed or removed. Returns the guest's host pid.
+    ///
+    /// ```no_run
+    /// # let guest = vguest::Guest::builder("g").spawn()?;
+    /// let pid = guest.detach();
+    /// println!("guest keeps running as pid {pid}");
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn detach(mut self) -> u32 {
+        self.kill_on_drop = false;
+        self.id()
+    }
+
+    fn reap(&mut self, nohang: bool) -> Result<Option<ExitStatus>, Error> {
+        if let Some(status) = self.status {
+            return Ok(Some(status));
+        }
+        let Some(raw) = pidfd::waitid(self.pidfd.as_fd(), nohang).map_err(|e| self.err("waiting for", e))?
+        else {
+            return Ok(None);
+        };
+        // With the built-in init, its status stands for the payload's
+        // only if it could not report the payload's own (it was killed).
+        let status = self.read_payload_status().unwrap_or(ExitStatus::from_raw(raw));
+        self.status = Some(status);
+        Ok(Some(status))
+    }
+
+    fn read_payload_status(&mut self) -> Option<ExitStatus> {
+        let mut file = File::from(self.status_pipe.take()?);
+        let mut word = [0u8; 4];
+        file.read_exact(&mut word).ok()?;
+        Some(ExitStatus::from_raw(i32::from_ne_bytes(word)))
+    }
+
+    fn err(&self, op: &'static str, source: std::io::Error) -> Error {
+        Error::Guest { op, guest: self.name.clone(), source }
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        if self.kill_on_drop && self.status.is_none() {
+            let _ = self.kill();
+            let _ = self.reap(false);
+        }
+    }
+}

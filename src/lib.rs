@@ -1,0 +1,39 @@
+//! Partition one Linux kernel into guests.
+//!
+//! A guest is a set of processes that looks and feels like a server of its
+//! own: its own PID 1, hostname, user ids, capabilities and limits. This
+//! is the idea of Linux-VServer rebuilt on mainline kernel features:
+//! namespaces, capabilities, cgroups, pidfds.
+//!
+//! ```no_run
+//! use std::io::Read;
+//! use vguest::{Command, Context, Guest, Stdio};
+//!
+//! let mut guest = Guest::builder("web1")
+//!     .context(Context::new().hostname("web1.example"))
+//!     .command(Command::new("/bin/sh").args(["-c", "hostname; echo pid $$"]).stdout(Stdio::Piped))
+//!     .spawn()?;
+//! let mut out = String::new();
+//! guest.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+//! assert_eq!(out, "web1.example\npid 2\n");
+//! assert!(guest.wait()?.success());
+//! # Ok::<(), vguest::Error>(())
+//! ```
+//!
+//! Guests need root (or `CAP_SYS_ADMIN` and friends) and Linux 5.11 or
+//! later on x86_64 or aarch64.
+
+mod command;
+mod context;
+mod error;
+mod guest;
+mod spawn;
+mod sys;
+
+pub use command::{Command, CommandError, DEFAULT_PATH, Stdio};
+pub use context::{
+    CapSet, Capabilities, Capability, Context, ContextError, IdMap, Namespaces, RLIM_INFINITY, Rlimit,
+    Signal, User,
+};
+pub use error::{Error, Result, SetupError, SpawnError, Step};
+pub use guest::{ExitStatus, Guest, GuestBuilder, Init};

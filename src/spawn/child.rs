@@ -1,0 +1,306 @@
+//! The spawn child: the guest's first process, from clone to exec.
+//!
+//! ```text
+//!   RUNS AFTER CLONE(CLONE_VM), SHARING THE PARENT'S MEMORY:
+//!   no allocation, no locks, no logging, no panics, no libc calls that
+//!   write errno; only the raw system calls of `sys::call`. Exit with
+//!   `sys::call::exit` (exit_group), never `std::process::exit`.
+//! ```
+//!
+//! The embedding program may be multi-threaded: another thread may hold
+//! the allocator's or stdio's lock at the moment of the clone, and that
+//! lock is never released in this process. Everything the child needs was
+//! laid out by the parent in a [`ChildPlan`]; the child only reads it
+//! (apart from one slot of the init's argv) and works on its own stack.
+//!
+//! A failure is reported as one fixed-size record on the error pipe (see
+//! `wire.rs`) and the child exits; the parent reaps it and returns a typed
+//! error. End of file on the pipe means the exec succeeded.
+
+use core::convert::Infallible;
+use core::ffi::{CStr, c_char};
+
+use super::plan::{ChildPlan, INIT_PROGRAM_SLOT};
+use super::wire::{self, step};
+use crate::sys::call::{self, Errno};
+use crate::sys::clone::{Cloned, NOT_PLACED, clone_on_stack};
+use crate::sys::stack::ChildStack;
+
+/// Size of the buffer for a program path found in `PATH`.
+const PATH_BUF: usize = 4096;
+
+/// A failed step: (step, errno, detail index).
+struct Failure(u32, Errno, u32);
+
+trait Step<T> {
+    /// Tags a raw result with the step (and detail) it belongs to.
+    fn at(self, step: u32, detail: u32) -> Result<T, Failure>;
+}
+
+impl<T> Step<T> for Result<T, Errno> {
+    #[inline(always)]
+    fn at(self, step: u32, detail: u32) -> Result<T, Failure> {
+        self.map_err(|e| Failure(step, e, detail))
+    }
+}
+
+/// Clones the spawn child onto `stack`; it follows `plan` and execs.
+///
+/// The caller must block every signal around this call (so the child
+/// never runs a handler of the parent's), keep `plan` alive and unchanged
+/// until the child has exec'd or been reaped, and keep `stack` mapped as
+/// long.
+pub(crate) fn clone_child(
+    plan: &ChildPlan,
+    stack: &ChildStack,
+    flags: u64,
+    cgroup: Option<i32>,
+) -> std::io::Result<Cloned> {
+    // SAFETY: `child_main` follows the post-clone rules above: it only
+    // reads `plan` (and one init argv slot made for it), uses its own
+    // stack, and ends in exec or exit_group. The caller keeps `plan` and
+    // `stack` alive until the child is gone from them.
+    unsafe { clone_on_stack(flags, cgroup, stack, child_main, plan as *const ChildPlan as usize) }
+}
+
+/// Entry point of the spawn child, called on its own stack by
+/// `clone_on_stack` with a pointer to the plan (low bit: not placed into
+/// the cgroup by the kernel).
+///
+/// # Safety
+///
+/// `arg` must point to a `ChildPlan` that stays alive and unchanged until
+/// this process execs or exits.
+unsafe extern "C" fn child_main(arg: usize) -> ! {
+    // SAFETY: the caller guarantees the plan outlives this process's use
+    // of the parent's memory; the low bit is a flag, not part of it.
+    let plan = unsafe { &*((arg & !NOT_PLACED) as *const ChildPlan) };
+    let placed = plan.into_cgroup && arg & NOT_PLACED == 0;
+    let Err(Failure(step, errno, detail)) = child_run(plan, placed);
+    let record = wire::encode(step, errno, detail);
+    let _ = call::write_all(plan.err_fd, &record);
+    call::exit(127)
+}
+
+fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
+    if plan.sync_fd >= 0 {
+        child_wait_for_parent(plan.sync_fd)?;
+    }
+    if plan.pdeathsig != 0 {
+        call::prctl(libc::PR_SET_PDEATHSIG, plan.pdeathsig as usize, 0, 0, 0)
+            .at(step::PARENT_DEATH_SIGNAL, 0)?;
+    }
+    child_namespaces(plan, placed)?;
+    if let Some(name) = &plan.hostname {
+        call::sethostname(name).at(step::SET_HOSTNAME, 0)?;
+    }
+    if let Some(name) = &plan.domainname {
+        call::setdomainname(name).at(step::SET_DOMAINNAME, 0)?;
+    }
+    for (i, (resource, limit)) in plan.rlimits.iter().enumerate() {
+        call::setrlimit(*resource, limit).at(step::SET_RLIMIT, i as u32)?;
+    }
+    if let Some(dir) = &plan.cwd {
+        call::chdir(dir).at(step::CHDIR, 0)?;
+    }
+    child_credentials(plan)?;
+    child_fds(plan)?;
+    child_exec(plan)
+}
+
+/// Blocks until the parent has written the id maps and done its part;
+/// end of file means the parent gave up.
+fn child_wait_for_parent(fd: i32) -> Result<(), Failure> {
+    let mut byte = [0u8; 1];
+    loop {
+        match call::read(fd, &mut byte) {
+            Ok(1) => break,
+            Ok(_) => call::exit(0),
+            Err(libc::EINTR) => continue,
+            Err(e) => return Err(Failure(step::WAIT_FOR_PARENT, e, 0)),
+        }
+    }
+    let _ = call::close(fd);
+    Ok(())
+}
+
+/// Joins the cgroups, then creates the namespaces that must come after
+/// that (cgroup: rooted at the guest's group; time: offsets written before
+/// any process enters it, `time_namespaces(7)`), and sets up the network.
+fn child_namespaces(plan: &ChildPlan, placed: bool) -> Result<(), Failure> {
+    for (i, &dir) in plan.cgroup_dirs.iter().enumerate() {
+        if placed && i == 0 {
+            continue;
+        }
+        let fd = call::openat(dir, c"cgroup.procs", libc::O_WRONLY | libc::O_CLOEXEC, 0)
+            .at(step::JOIN_CGROUP, i as u32)? as i32;
+        // "0" means the writing process (cgroups(7)).
+        let joined = call::write_all(fd, b"0").at(step::JOIN_CGROUP, i as u32);
+        let _ = call::close(fd);
+        joined?;
+    }
+    if plan.unshare_cgroup {
+        call::unshare(libc::CLONE_NEWCGROUP).at(step::UNSHARE_CGROUP, 0)?;
+    }
+    if let Some(offsets) = &plan.time_offsets {
+        call::unshare(libc::CLONE_NEWTIME).at(step::UNSHARE_TIME, 0)?;
+        let fd =
+            call::openat(libc::AT_FDCWD, c"/proc/self/timens_offsets", libc::O_WRONLY | libc::O_CLOEXEC, 0)
+                .at(step::SET_TIME_OFFSETS, 0)? as i32;
+        let written = call::write_all(fd, offsets).at(step::SET_TIME_OFFSETS, 0);
+        let _ = call::close(fd);
+        written?;
+    }
+    if plan.netns_fd >= 0 {
+        call::setns(plan.netns_fd, libc::CLONE_NEWNET).at(step::JOIN_NETWORK, 0)?;
+    }
+    if plan.loopback_up {
+        child_loopback_up()?;
+    }
+    Ok(())
+}
+
+/// Brings up `lo` with `SIOCSIFFLAGS` (`netdevice(7)`): one socket and two
+/// ioctls, cheaper than a netlink exchange.
+fn child_loopback_up() -> Result<(), Failure> {
+    let fd = call::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0).at(step::LOOPBACK_UP, 0)?
+        as i32;
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { core::mem::zeroed() };
+    req.ifr_name[0] = b'l' as c_char;
+    req.ifr_name[1] = b'o' as c_char;
+    let result = call::ioctl(fd, libc::SIOCGIFFLAGS, &mut req).and_then(|_| {
+        // SAFETY: SIOCGIFFLAGS filled in the flags member of the union.
+        unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as i16 };
+        call::ioctl(fd, libc::SIOCSIFFLAGS, &mut req)
+    });
+    let _ = call::close(fd);
+    result.at(step::LOOPBACK_UP, 0)?;
+    Ok(())
+}
+
+/// Drops capabilities and switches ids, in the order `capabilities(7)`
+/// requires: bounding set first (needs CAP_SETPCAP), groups and gid while
+/// still privileged, keep permitted caps across the uid change, then the
+/// final sets, ambient raises and no_new_privs.
+fn child_credentials(plan: &ChildPlan) -> Result<(), Failure> {
+    let caps = &plan.caps;
+    for cap in 0..=caps.last_cap.min(63) {
+        if caps.bounding & (1 << cap) == 0 {
+            call::prctl(libc::PR_CAPBSET_DROP, cap as usize, 0, 0, 0).at(step::DROP_BOUNDING, cap)?;
+        }
+    }
+    let clear = libc::PR_CAP_AMBIENT_CLEAR_ALL as usize;
+    call::prctl(libc::PR_CAP_AMBIENT, clear, 0, 0, 0).at(step::RAISE_AMBIENT, 64)?;
+    let creds = &plan.creds;
+    if creds.set_groups {
+        call::setgroups(&creds.groups).at(step::SET_GROUPS, 0)?;
+    }
+    call::setresgid(creds.gid).at(step::SET_GID, 0)?;
+    if creds.uid != 0 {
+        call::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0).at(step::KEEP_CAPS, 0)?;
+    }
+    call::setresuid(creds.uid).at(step::SET_UID, 0)?;
+    call::capset(caps.effective, caps.permitted, caps.inheritable).at(step::SET_CAPS, 0)?;
+    for cap in 0..=caps.last_cap.min(63) {
+        if caps.ambient & (1 << cap) != 0 {
+            let raise = libc::PR_CAP_AMBIENT_RAISE as usize;
+            call::prctl(libc::PR_CAP_AMBIENT, raise, cap as usize, 0, 0).at(step::RAISE_AMBIENT, cap)?;
+        }
+    }
+    if plan.no_new_privs {
+        call::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).at(step::NO_NEW_PRIVS, 0)?;
+    }
+    Ok(())
+}
+
+/// Puts the payload's stdio on 0, 1, 2 and marks every other inherited fd
+/// close-on-exec, so nothing of the embedding program leaks into the guest.
+fn child_fds(plan: &ChildPlan) -> Result<(), Failure> {
+    for (target, &fd) in plan.stdio.iter().enumerate() {
+        if fd >= 0 {
+            call::dup2(fd, target as i32).at(step::STDIO, target as u32)?;
+        }
+    }
+    if call::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC).is_err() {
+        for fd in 3..plan.max_fd {
+            let _ = call::set_fd_flags(fd as i32, libc::FD_CLOEXEC);
+        }
+    }
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            call::default_signal(sig).at(step::SIGNALS, sig as u32)?;
+        }
+    }
+    Ok(())
+}
+
+/// Executes the payload, or the built-in init that forks it.
+fn child_exec(plan: &ChildPlan) -> Result<Infallible, Failure> {
+    let exec = &plan.exec;
+    let mut buf = [0u8; PATH_BUF];
+    let path = child_resolve(&exec.program, &exec.search_path, &mut buf)?;
+    match &exec.init {
+        Some(init) => {
+            if let Some(slot) = init.argv.get(INIT_PROGRAM_SLOT) {
+                slot.set(path);
+            }
+            // The init needs both pipes across its exec; it marks them
+            // close-on-exec again before running the payload.
+            call::set_fd_flags(plan.err_fd, 0).at(step::EXEC_INIT, 0)?;
+            call::set_fd_flags(plan.status_fd, 0).at(step::EXEC_INIT, 0)?;
+            // Signals stay blocked: the init waits for them synchronously.
+            let argv = init.argv.as_ptr().cast::<*const c_char>();
+            let err = call::fexecve(init.memfd, argv, exec.envp.as_ptr());
+            let _ = call::set_fd_flags(plan.err_fd, libc::FD_CLOEXEC);
+            Err(Failure(step::EXEC_INIT, err, 0))
+        }
+        None => {
+            call::set_sigmask(0).at(step::SIGNALS, 0)?;
+            let err = call::execve(path, exec.argv.as_ptr(), exec.envp.as_ptr());
+            Err(Failure(step::EXEC, err, 0))
+        }
+    }
+}
+
+/// Finds the program as `execvp(3)` would: as given if it has a slash,
+/// else the first executable regular file in the `PATH` list.
+fn child_resolve(program: &CStr, search: &[u8], buf: &mut [u8; PATH_BUF]) -> Result<*const c_char, Failure> {
+    let name = program.to_bytes();
+    if name.contains(&b'/') {
+        return Ok(program.as_ptr());
+    }
+    let mut last = libc::ENOENT;
+    for dir in search.split(|b| *b == b':') {
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        let len = dir.len() + 1 + name.len();
+        if len + 1 > PATH_BUF {
+            last = libc::ENAMETOOLONG;
+            continue;
+        }
+        let (head, rest) = buf.split_at_mut(dir.len());
+        head.copy_from_slice(dir);
+        let (slash, rest) = rest.split_at_mut(1);
+        slash[0] = b'/';
+        let (tail, rest) = rest.split_at_mut(name.len());
+        tail.copy_from_slice(name);
+        rest[0] = 0;
+        let Ok(candidate) = CStr::from_bytes_with_nul(&buf[..len + 1]) else {
+            continue;
+        };
+        // SAFETY: stat is plain old data; all-zero is a valid value.
+        let mut st: libc::stat = unsafe { core::mem::zeroed() };
+        match call::fstatat(libc::AT_FDCWD, candidate, &mut st, 0) {
+            Ok(_) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {
+                match call::faccessat(libc::AT_FDCWD, candidate, libc::X_OK) {
+                    Ok(_) => return Ok(buf.as_ptr().cast()),
+                    Err(e) => last = e,
+                }
+            }
+            Ok(_) => last = libc::EACCES,
+            Err(libc::ENOENT | libc::ENOTDIR) => {}
+            Err(e) => last = e,
+        }
+    }
+    Err(Failure(step::RESOLVE_PROGRAM, last, 0))
+}

@@ -1,0 +1,339 @@
+//! Spawning a guest: the parent's side.
+//!
+//! 1. Check every layer and render it into a [`ChildPlan`] (C strings,
+//!    pointer arrays, masks, fds): nothing is created yet.
+//! 2. Create the pipes (error, handshake, init status, stdio).
+//! 3. Clone the child with `CLONE_VM` onto its own stack, with every
+//!    signal blocked (`sys::clone`). Sharing memory makes the clone's cost
+//!    independent of the parent's size; the child's rules are in
+//!    [`child`].
+//! 4. If needed, do what only the parent can (write the user namespace's
+//!    id maps) and release the child through the handshake pipe.
+//! 5. Read the error pipe: end of file means the payload (or the built-in
+//!    init) exec'd; a record means a step failed, and the parent reaps the
+//!    child before returning the [`SetupError`](crate::SetupError).
+//!
+//! Until the child has exec'd or been reaped, its stack and the plan must
+//! stay mapped: [`Spawned`] owns both and kills and reaps the child if
+//! the parent leaves early (an error or a panic).
+
+mod child;
+pub(crate) mod plan;
+pub(crate) mod wire;
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use crate::command::{RenderedCommand, Stdio};
+use crate::context::{self, Namespaces};
+use crate::error::{Error, SetupError, SpawnError, Step};
+use crate::guest::{Guest, GuestBuilder, Init};
+use crate::sys::{memfd, pidfd, signals::BlockedSignals, stack::ChildStack};
+use plan::{ChildPlan, ExecPlan};
+
+/// Stack of the spawn child. Its deepest frame holds a PATH buffer; the
+/// rest is a few hundred bytes.
+const CHILD_STACK: usize = 64 * 1024;
+
+/// Upper bound for the child's close-on-exec sweep where `close_range`
+/// is missing: the soft `RLIMIT_NOFILE`, capped.
+fn max_fd() -> u32 {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft.min(65_536) as u32)
+}
+
+fn spawn_err(op: &str) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |e| SpawnError::new(op, e).into()
+}
+
+/// `pipe2(O_CLOEXEC)` with both ends above the standard streams, so that
+/// the child's `dup2` onto 0, 1, 2 can never clobber one of them.
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    Ok((above_stdio(r)?, above_stdio(w)?))
+}
+
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    let dup = nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new fd that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
+}
+
+/// One standard stream: the fd the child puts on 0/1/2 (if any) and the
+/// caller's end of a pipe (if piped).
+struct StdioPair {
+    child: Option<OwnedFd>,
+    parent: Option<OwnedFd>,
+}
+
+fn stdio_pair(stdio: &Stdio, input: bool) -> io::Result<StdioPair> {
+    Ok(match stdio {
+        Stdio::Inherit => StdioPair { child: None, parent: None },
+        Stdio::Null => {
+            let file = File::options().read(input).write(!input).open("/dev/null")?;
+            StdioPair { child: Some(above_stdio(file.into())?), parent: None }
+        }
+        Stdio::Piped => {
+            let (r, w) = pipe()?;
+            if input {
+                StdioPair { child: Some(r), parent: Some(w) }
+            } else {
+                StdioPair { child: Some(w), parent: Some(r) }
+            }
+        }
+        Stdio::Fd(fd) => StdioPair { child: Some(above_stdio(fd.try_clone()?)?), parent: None },
+    })
+}
+
+fn check_guest_name(name: &str) -> Result<(), Error> {
+    let reason = if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > 64 {
+        Some("it is longer than 64 bytes")
+    } else if name.starts_with(['.', '-']) {
+        Some("it starts with '.' or '-'")
+    } else if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+        Some("only ASCII letters, digits, '.', '_' and '-' are allowed")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::InvalidName { name: name.to_string(), reason }),
+        None => Ok(()),
+    }
+}
+
+/// A cloned child and what it runs on. Until [`Spawned::released`] is
+/// called (after the child exec'd), dropping it kills and reaps the child
+/// before the stack is unmapped.
+struct Spawned {
+    pid: libc::pid_t,
+    pidfd: Option<OwnedFd>,
+    stack: Option<ChildStack>,
+}
+
+impl Spawned {
+    /// Kills the child (if still running) and reaps it.
+    fn reap(&mut self) -> Option<i32> {
+        let pidfd = self.pidfd.take()?;
+        let _ = pidfd::send_signal(pidfd.as_fd(), libc::SIGKILL);
+        pidfd::waitid(pidfd.as_fd(), false).ok().flatten()
+    }
+
+    /// The child exec'd: its stack is free, and the pidfd goes to the
+    /// [`Guest`].
+    fn released(mut self) -> OwnedFd {
+        self.stack = None;
+        self.pidfd.take().expect("released once")
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.reap();
+        // The stack is unmapped only now, after the child is gone.
+        self.stack = None;
+    }
+}
+
+/// Spawns the guest described by `b`.
+pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
+    check_guest_name(&b.name)?;
+
+    // 1. Check and render everything; nothing on the host changes yet.
+    let ctx = b.context.plan(&b.name, Path::new("/"))?;
+    let ns = ctx.namespaces;
+    let RenderedCommand { program, argv, envp, search_path, cwd } = b.command.render()?;
+    let use_init = ns.contains(Namespaces::PID) && b.init == Init::Builtin;
+
+    // 2. Pipes and stdio.
+    let (err_r, err_w) = pipe().map_err(spawn_err("creating the error pipe"))?;
+    let sync = match ctx.userns {
+        Some(_) => Some(pipe().map_err(spawn_err("creating the handshake pipe"))?),
+        None => None,
+    };
+    let status = match use_init {
+        true => Some(pipe().map_err(spawn_err("creating the status pipe"))?),
+        false => None,
+    };
+    let stdin = stdio_pair(&b.command.stdin, true).map_err(spawn_err("opening stdin"))?;
+    let stdout = stdio_pair(&b.command.stdout, false).map_err(spawn_err("opening stdout"))?;
+    let stderr = stdio_pair(&b.command.stderr, false).map_err(spawn_err("opening stderr"))?;
+    let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, |f| f.as_raw_fd());
+    let init_fds = match &status {
+        Some((_, status_w)) => {
+            let memfd = memfd::init_image().map_err(spawn_err("loading the built-in init"))?;
+            Some((memfd.as_raw_fd(), err_w.as_raw_fd(), status_w.as_raw_fd()))
+        }
+        None => None,
+    };
+
+    let mut plan = ChildPlan {
+        err_fd: err_w.as_raw_fd(),
+        sync_fd: sync.as_ref().map_or(-1, |(r, _)| r.as_raw_fd()),
+        status_fd: status.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
+        pdeathsig: ctx.pdeathsig,
+        cgroup_dirs: Vec::new(),
+        into_cgroup: false,
+        unshare_cgroup: ns.contains(Namespaces::CGROUP),
+        time_offsets: None,
+        netns_fd: -1,
+        loopback_up: ns.contains(Namespaces::NET),
+        hostname: ctx.hostname.clone(),
+        domainname: ctx.domainname.clone(),
+        rlimits: ctx.rlimits.clone(),
+        cwd,
+        creds: ctx.creds.clone(),
+        caps: ctx.caps,
+        no_new_privs: ctx.no_new_privs,
+        stdio: [raw(&stdin.child), raw(&stdout.child), raw(&stderr.child)],
+        max_fd: max_fd(),
+        exec: ExecPlan::new(program, search_path, argv, envp, init_fds),
+    };
+
+    // 3. Clone. Namespaces that must be created after the child joined
+    // its cgroups (cgroup) or wrote its offsets (time) are left to it.
+    let clone_flags = (ns - Namespaces::CGROUP - Namespaces::TIME).bits() as u64;
+    if let Some(clocks) = ctx.clocks {
+        plan.time_offsets = Some(context::time_offsets(clocks));
+    }
+    let stack = ChildStack::new(CHILD_STACK).map_err(spawn_err("mapping the child's stack"))?;
+    let cloned = {
+        let _blocked = BlockedSignals::block_all().map_err(spawn_err("blocking signals"))?;
+        child::clone_child(&plan, &stack, clone_flags, None)
+    };
+    let cloned = cloned.map_err(|e| SpawnError::new(format!("cloning with flags {ns:?}"), e))?;
+    let mut spawned = Spawned { pid: cloned.pid, pidfd: Some(cloned.pidfd), stack: Some(stack) };
+    // The child has its own copies of these now.
+    drop(err_w);
+    drop((stdin.child, stdout.child, stderr.child));
+    let status_r = status.map(|(r, _w)| r);
+
+    // 4. The handshake: only the parent may write the id maps.
+    if let (Some((sync_r, sync_w)), Some(userns)) = (sync, &ctx.userns) {
+        drop(sync_r);
+        userns.write(spawned.pid).map_err(|(path, e)| SpawnError::new(format!("writing {path}"), e))?;
+        File::from(sync_w).write_all(&[1]).map_err(spawn_err("releasing the child"))?;
+    }
+
+    // 5. Wait for the exec.
+    let mut record = [0u8; wire::RECORD_LEN];
+    let got = read_record(err_r, &mut record).map_err(spawn_err("reading the error pipe"))?;
+    if got == 0 {
+        let pidfd = spawned.released();
+        return Ok(Guest::new(b, cloned.pid, pidfd, status_r, [stdin.parent, stdout.parent, stderr.parent]));
+    }
+    spawned.reap();
+    drop(spawned);
+    if got != wire::RECORD_LEN {
+        return Err(SpawnError::new(
+            "reading the error pipe",
+            io::Error::new(io::ErrorKind::UnexpectedEof, "short failure record"),
+        )
+        .into());
+    }
+    let (code, errno, detail) = wire::decode(&record);
+    let step = Step::from_wire(code).ok_or_else(|| {
+        SpawnError::new("reading the error pipe", io::Error::other(format!("unknown step {code}")))
+    })?;
+    Err(SetupError {
+        step,
+        subject: describe(b, &plan, step, detail),
+        source: io::Error::from_raw_os_error(errno),
+    }
+    .into())
+}
+
+/// Reads one failure record or end of file; returns the bytes read.
+fn read_record(fd: OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    let mut file = File::from(fd);
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Names the value a failed step worked on.
+fn describe(b: &GuestBuilder, plan: &ChildPlan, step: Step, detail: u32) -> String {
+    let lossy = |bytes: &Option<Vec<u8>>| {
+        bytes.as_deref().map(|b| format!("{:?}", String::from_utf8_lossy(b))).unwrap_or_default()
+    };
+    let cap = |n: u32| {
+        caps::all()
+            .into_iter()
+            .find(|c| u32::from(c.index()) == n)
+            .map_or_else(|| format!("capability {n}"), |c| c.to_string())
+    };
+    match step {
+        Step::SetHostname => lossy(&plan.hostname),
+        Step::SetDomainname => lossy(&plan.domainname),
+        Step::SetRlimit => b
+            .context
+            .rlimits
+            .get(detail as usize)
+            .map_or_else(String::new, |r| format!("{:?} to {}/{}", r.resource, r.soft, r.hard)),
+        Step::DropBounding | Step::RaiseAmbient => cap(detail),
+        Step::SetUid => format!("{}", plan.creds.uid),
+        Step::SetGid => format!("{}", plan.creds.gid),
+        Step::SetGroups => format!("{:?}", plan.creds.groups),
+        Step::SetCaps => format!("effective {:#x} permitted {:#x}", plan.caps.effective, plan.caps.permitted),
+        Step::Chdir => plan.cwd.as_ref().map_or_else(String::new, |c| format!("{c:?}")),
+        Step::Stdio => ["stdin", "stdout", "stderr"].get(detail as usize).unwrap_or(&"").to_string(),
+        Step::Signals => format!("signal {detail}"),
+        Step::LoopbackUp => "lo".into(),
+        Step::SetTimeOffsets => "/proc/self/timens_offsets".into(),
+        Step::Exec | Step::ResolveProgram | Step::ExecInit | Step::InitFork => {
+            format!("{:?}", b.command.get_program())
+        }
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+
+    #[test]
+    fn guest_names() {
+        assert!(check_guest_name("web-1.example_a").is_ok());
+        for bad in ["", ".x", "-x", "a/b", "a b", &"x".repeat(65)] {
+            assert!(check_guest_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn exec_plan_pointers() {
+        let plan = ExecPlan::new(
+            CString::from(c"sh"),
+            Vec::new(),
+            vec![CString::from(c"sh"), CString::from(c"-c")],
+            vec![CString::from(c"A=1")],
+            Some((10, 11, 12)),
+        );
+        assert_eq!(plan.argv.len(), 3);
+        assert!(plan.argv[2].is_null());
+        let init = plan.init.as_ref().unwrap();
+        let ptrs: Vec<_> = init.argv.iter().map(|c| c.get()).collect();
+        assert_eq!(ptrs.len(), 7);
+        let owned =
+            |text: &std::ffi::CStr| plan._strings.iter().find(|s| s.as_c_str() == text).unwrap().as_ptr();
+        assert_eq!(ptrs[0], owned(c"vguest-init"));
+        assert_eq!(ptrs[1], owned(c"11"));
+        assert_eq!(ptrs[2], owned(c"12"));
+        assert_eq!(ptrs[3], plan.program.as_ptr());
+        assert_eq!(&ptrs[4..6], &plan.argv[..2]);
+        assert!(ptrs[6].is_null());
+    }
+}

@@ -1,0 +1,114 @@
+//! The flat plan the spawn child follows: every string, array, fd and
+//! flag it needs, built by the parent before the clone so the child never
+//! allocates.
+
+use std::cell::Cell;
+use std::ffi::{CString, c_char};
+use std::os::fd::RawFd;
+
+pub(crate) use crate::context::{CapsPlan, CredsPlan};
+
+/// Executing the built-in init image, which then forks the payload.
+#[derive(Debug)]
+pub(crate) struct InitPlan {
+    /// The sealed memfd holding the image.
+    pub memfd: RawFd,
+    /// `vguest-init ERRFD STATUSFD PROGRAM ARGV...`, NULL-terminated.
+    /// Slot [`INIT_PROGRAM_SLOT`] is where the child puts the program
+    /// path it resolved.
+    pub argv: Box<[Cell<*const c_char>]>,
+}
+
+/// Index of the program path in [`InitPlan::argv`].
+pub(crate) const INIT_PROGRAM_SLOT: usize = 3;
+
+/// The payload's program, argv and environment.
+#[derive(Debug)]
+pub(crate) struct ExecPlan {
+    pub program: CString,
+    /// `PATH` to search when `program` has no slash.
+    pub search_path: Vec<u8>,
+    /// NULL-terminated pointers into `strings`.
+    pub argv: Vec<*const c_char>,
+    /// NULL-terminated pointers into `strings`.
+    pub envp: Vec<*const c_char>,
+    pub init: Option<InitPlan>,
+    /// Owns what the pointer arrays point to.
+    pub _strings: Vec<CString>,
+}
+
+impl ExecPlan {
+    /// Builds the pointer arrays over `argv` and `envp`, and the init's
+    /// argv when `init` is given as (memfd, errfd, statusfd).
+    pub(crate) fn new(
+        program: CString,
+        search_path: Vec<u8>,
+        argv: Vec<CString>,
+        envp: Vec<CString>,
+        init: Option<(RawFd, RawFd, RawFd)>,
+    ) -> Self {
+        fn pointers(strings: &[CString]) -> Vec<*const c_char> {
+            strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect()
+        }
+        let argv_ptrs = pointers(&argv);
+        let envp_ptrs = pointers(&envp);
+        let mut strings = argv;
+        strings.extend(envp);
+        let init = init.map(|(memfd, errfd, statusfd)| {
+            let head = [
+                CString::from(c"vguest-init"),
+                CString::new(errfd.to_string()).expect("digits have no NUL"),
+                CString::new(statusfd.to_string()).expect("digits have no NUL"),
+            ];
+            let mut ptrs: Vec<*const c_char> = head.iter().map(|s| s.as_ptr()).collect();
+            ptrs.push(program.as_ptr());
+            ptrs.extend(&argv_ptrs);
+            strings.extend(head);
+            InitPlan { memfd, argv: ptrs.into_iter().map(Cell::new).collect() }
+        });
+        // Moving a CString moves only its heap pointer, so the pointers
+        // taken above stay valid.
+        ExecPlan { program, search_path, argv: argv_ptrs, envp: envp_ptrs, init, _strings: strings }
+    }
+}
+
+/// Everything the spawn child does, in the order it does it.
+#[derive(Debug)]
+pub(crate) struct ChildPlan {
+    /// Write end of the error pipe.
+    pub err_fd: RawFd,
+    /// Read end of the handshake pipe, or -1 when no handshake is needed.
+    pub sync_fd: RawFd,
+    /// Write end of the init's status pipe, or -1 without built-in init.
+    pub status_fd: RawFd,
+    /// Parent-death signal, or 0.
+    pub pdeathsig: i32,
+    /// cgroup directories to join by writing "0" to their `cgroup.procs`.
+    pub cgroup_dirs: Vec<RawFd>,
+    /// Whether the kernel was asked to place the child with
+    /// `CLONE_INTO_CGROUP` (into `cgroup_dirs[0]`).
+    pub into_cgroup: bool,
+    /// Create a cgroup namespace after joining the cgroups.
+    pub unshare_cgroup: bool,
+    /// Contents for `/proc/self/timens_offsets`, if a time namespace is
+    /// wanted (filled in just before the clone).
+    pub time_offsets: Option<Vec<u8>>,
+    /// A network namespace to join, or -1.
+    pub netns_fd: RawFd,
+    /// Bring up `lo` in a fresh network namespace.
+    pub loopback_up: bool,
+    pub hostname: Option<Vec<u8>>,
+    pub domainname: Option<Vec<u8>>,
+    /// (resource, limit) pairs for `prlimit64`.
+    pub rlimits: Vec<(u32, libc::rlimit64)>,
+    pub cwd: Option<CString>,
+    pub creds: CredsPlan,
+    pub caps: CapsPlan,
+    pub no_new_privs: bool,
+    /// Fds to place on 0, 1, 2 (-1: leave the inherited one).
+    pub stdio: [RawFd; 3],
+    /// Upper bound for the close-on-exec sweep when `close_range` is
+    /// missing.
+    pub max_fd: u32,
+    pub exec: ExecPlan,
+}
