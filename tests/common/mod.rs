@@ -1,0 +1,167 @@
+//! Helpers shared by the integration tests. The tests run as root on a
+//! real kernel; each checks from inside the guest and then checks the host.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use vguest::{ExitStatus, GuestBuilder, Stdio};
+
+/// Returns false (and says why) when the test cannot run here.
+pub fn root_or_skip(test: &str) -> bool {
+    if nix::unistd::Uid::effective().is_root() {
+        return true;
+    }
+    eprintln!("SKIP {test}: needs root");
+    false
+}
+
+/// The cgroup layout of this host, as the tests report it.
+pub fn cgroup_layout() -> &'static str {
+    let fstype = |p: &str| nix::sys::statfs::statfs(p).map(|s| s.filesystem_type());
+    match (fstype("/sys/fs/cgroup"), fstype("/sys/fs/cgroup/unified")) {
+        (Ok(t), _) if t == nix::sys::statfs::CGROUP2_SUPER_MAGIC => "v2",
+        (_, Ok(t)) if t == nix::sys::statfs::CGROUP2_SUPER_MAGIC => "hybrid",
+        _ => "v1",
+    }
+}
+
+/// Tests that count this process's fds or children take the write side;
+/// every other test takes the read side, so counts are not disturbed.
+static SERIAL: RwLock<()> = RwLock::new(());
+
+pub fn shared() -> RwLockReadGuard<'static, ()> {
+    SERIAL.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    SERIAL.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Open fds of this process.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+/// Children of this process (all threads), zombies included.
+pub fn children() -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        out.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+    }
+    out
+}
+
+/// Host-side state a test must leave as it found it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct HostState {
+    fds: usize,
+    children: Vec<u32>,
+    mounts: String,
+}
+
+impl HostState {
+    pub fn capture() -> HostState {
+        HostState {
+            fds: fd_count(),
+            children: children(),
+            mounts: std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
+        }
+    }
+
+    /// Panics with a diff if anything changed.
+    pub fn assert_unchanged(&self, what: &str) {
+        let now = HostState::capture();
+        assert_eq!(self.fds, now.fds, "{what}: fd count changed");
+        assert_eq!(self.children, now.children, "{what}: children changed");
+        assert_eq!(self.mounts, now.mounts, "{what}: host mount table changed");
+    }
+}
+
+/// Spawns `builder` with stdout and stderr piped, waits, and returns the
+/// status and both outputs.
+pub fn run(builder: GuestBuilder) -> (ExitStatus, String, String) {
+    let mut guest = builder.spawn().unwrap_or_else(|e| panic!("spawn failed: {e} ({e:?})"));
+    let mut out = String::new();
+    let mut err = String::new();
+    let mut stderr = guest.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(e) = stderr.as_mut() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    });
+    if let Some(mut o) = guest.stdout.take() {
+        o.read_to_string(&mut out).unwrap();
+    }
+    err.push_str(&reader.join().unwrap());
+    let status = guest.wait().unwrap();
+    (status, out, err)
+}
+
+/// `run` for a shell script (the host's `/bin/sh`, or the guest's when
+/// the guest has a root filesystem).
+pub fn sh(builder: GuestBuilder, script: &str) -> (ExitStatus, String, String) {
+    run(builder.command(
+        vguest::Command::new("/bin/sh").args(["-c", script]).stdout(Stdio::Piped).stderr(Stdio::Piped),
+    ))
+}
+
+/// The busybox binary the test root filesystem is built from.
+pub fn busybox() -> PathBuf {
+    std::env::var_os("VGUEST_TEST_BUSYBOX").map_or_else(|| PathBuf::from("/bin/busybox"), PathBuf::from)
+}
+
+/// A minimal root filesystem built from busybox-static under cargo's
+/// target directory (once; shared by all test binaries): `/bin/busybox`
+/// plus a symlink per applet, `/etc/passwd` and `/etc/group`, and empty
+/// mount points. Tests only read it; writes go to an overlay or a copy.
+pub fn rootfs() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rootfs");
+        if !dir.join("etc/group").exists() {
+            std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+            let tmp = dir.with_file_name(format!("rootfs.{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&tmp);
+            build_rootfs(&tmp);
+            // Another test binary may have won the race; its copy is as good.
+            if std::fs::rename(&tmp, &dir).is_err() {
+                std::fs::remove_dir_all(&tmp).unwrap();
+            }
+        }
+        dir
+    })
+}
+
+/// Builds a busybox root filesystem at `dir` (which must not exist).
+pub fn build_rootfs(dir: &Path) {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let bb = busybox();
+    assert!(bb.exists(), "{} is missing: run ./scripts/test.sh, which installs busybox-static", bb.display());
+    for d in [
+        "bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp", "root", "run", "var/tmp",
+        "home",
+    ] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::copy(&bb, dir.join("bin/busybox")).unwrap();
+    std::fs::set_permissions(dir.join("bin/busybox"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let list = std::process::Command::new(&bb).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            let _ = symlink("busybox", dir.join("bin").join(applet));
+        }
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\nwww:x:33:\nnogroup:x:65534:\n").unwrap();
+}
+
+/// Reads a `Name:\tvalue` line of a `/proc/PID/status`-style text.
+pub fn status_field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(str::trim))
+}
