@@ -9,6 +9,7 @@ use std::io;
 
 pub use crate::command::CommandError;
 pub use crate::context::ContextError;
+pub use crate::fs::FsError;
 
 /// Everything that can go wrong in this crate.
 ///
@@ -44,6 +45,9 @@ pub enum Error {
     /// The payload command is invalid.
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// The filesystem layer is misconfigured.
+    #[error(transparent)]
+    Fs(#[from] FsError),
     /// The parent's side of the spawn failed.
     #[error(transparent)]
     Spawn(#[from] SpawnError),

@@ -10,6 +10,7 @@ use std::process::{ChildStderr, ChildStdin, ChildStdout};
 use crate::command::Command;
 use crate::context::{Context, Signal};
 use crate::error::Error;
+use crate::fs::Filesystem;
 use crate::sys::pidfd;
 
 /// What runs as PID 1 of a guest with its own PID namespace.
@@ -54,6 +55,7 @@ pub struct GuestBuilder {
     pub(crate) name: String,
     pub(crate) context: Context,
     pub(crate) command: Command,
+    pub(crate) filesystem: Option<Filesystem>,
     pub(crate) init: Init,
     pub(crate) kill_on_drop: bool,
 }
@@ -68,6 +70,19 @@ impl GuestBuilder {
     /// ```
     pub fn context(mut self, context: Context) -> Self {
         self.context = context;
+        self
+    }
+
+    /// Gives the guest its own root filesystem and mount table. Without
+    /// one, the guest sees the host's files (in its own mount namespace).
+    ///
+    /// ```
+    /// use vguest::{Filesystem, Guest};
+    ///
+    /// let b = Guest::builder("g").filesystem(Filesystem::server("/srv/guests/g"));
+    /// ```
+    pub fn filesystem(mut self, filesystem: Filesystem) -> Self {
+        self.filesystem = Some(filesystem);
         self
     }
 
@@ -245,6 +260,7 @@ impl Guest {
             name: name.into(),
             context: Context::new(),
             command: Command::new("/bin/sh"),
+            filesystem: None,
             init: Init::Builtin,
             kill_on_drop: true,
         }

@@ -26,6 +26,7 @@
 mod command;
 mod context;
 mod error;
+mod fs;
 mod guest;
 mod spawn;
 mod sys;
@@ -36,4 +37,8 @@ pub use context::{
     Signal, User,
 };
 pub use error::{Error, Result, SetupError, SpawnError, Step};
+pub use fs::{
+    BindFlags, DEFAULT_MASKED, DEFAULT_READ_ONLY, Filesystem, FsError, Mount, Overlay, Propagation, Root,
+    Upper,
+};
 pub use guest::{ExitStatus, Guest, GuestBuilder, Init};

@@ -30,14 +30,15 @@ use crate::sys::stack::ChildStack;
 const PATH_BUF: usize = 4096;
 
 /// A failed step: (step, errno, detail index).
-struct Failure(u32, Errno, u32);
+pub(crate) struct Failure(pub u32, pub Errno, pub u32);
 
-trait Step<T> {
+/// Tags raw results with the step they belong to.
+pub(crate) trait At<T> {
     /// Tags a raw result with the step (and detail) it belongs to.
     fn at(self, step: u32, detail: u32) -> Result<T, Failure>;
 }
 
-impl<T> Step<T> for Result<T, Errno> {
+impl<T> At<T> for Result<T, Errno> {
     #[inline(always)]
     fn at(self, step: u32, detail: u32) -> Result<T, Failure> {
         self.map_err(|e| Failure(step, e, detail))
@@ -97,6 +98,9 @@ fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
     if let Some(name) = &plan.domainname {
         call::setdomainname(name).at(step::SET_DOMAINNAME, 0)?;
     }
+    if let Some(fs) = &plan.fs {
+        crate::fs::child_filesystem(fs)?;
+    }
     for (i, (resource, limit)) in plan.rlimits.iter().enumerate() {
         call::setrlimit(*resource, limit).at(step::SET_RLIMIT, i as u32)?;
     }
@@ -155,27 +159,9 @@ fn child_namespaces(plan: &ChildPlan, placed: bool) -> Result<(), Failure> {
         call::setns(plan.netns_fd, libc::CLONE_NEWNET).at(step::JOIN_NETWORK, 0)?;
     }
     if plan.loopback_up {
-        child_loopback_up()?;
+        // Two ioctls on a socket: cheaper than a netlink exchange.
+        call::link_up(b"lo").at(step::LOOPBACK_UP, 0)?;
     }
-    Ok(())
-}
-
-/// Brings up `lo` with `SIOCSIFFLAGS` (`netdevice(7)`): one socket and two
-/// ioctls, cheaper than a netlink exchange.
-fn child_loopback_up() -> Result<(), Failure> {
-    let fd = call::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0).at(step::LOOPBACK_UP, 0)?
-        as i32;
-    // SAFETY: ifreq is plain old data; all-zero is a valid value.
-    let mut req: libc::ifreq = unsafe { core::mem::zeroed() };
-    req.ifr_name[0] = b'l' as c_char;
-    req.ifr_name[1] = b'o' as c_char;
-    let result = call::ioctl(fd, libc::SIOCGIFFLAGS, &mut req).and_then(|_| {
-        // SAFETY: SIOCGIFFLAGS filled in the flags member of the union.
-        unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as i16 };
-        call::ioctl(fd, libc::SIOCSIFFLAGS, &mut req)
-    });
-    let _ = call::close(fd);
-    result.at(step::LOOPBACK_UP, 0)?;
     Ok(())
 }
 
@@ -288,10 +274,8 @@ fn child_resolve(program: &CStr, search: &[u8], buf: &mut [u8; PATH_BUF]) -> Res
         let Ok(candidate) = CStr::from_bytes_with_nul(&buf[..len + 1]) else {
             continue;
         };
-        // SAFETY: stat is plain old data; all-zero is a valid value.
-        let mut st: libc::stat = unsafe { core::mem::zeroed() };
-        match call::fstatat(libc::AT_FDCWD, candidate, &mut st, 0) {
-            Ok(_) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {
+        match call::stat_mode(libc::AT_FDCWD, candidate, 0) {
+            Ok(mode) if mode & libc::S_IFMT == libc::S_IFREG => {
                 match call::faccessat(libc::AT_FDCWD, candidate, libc::X_OK) {
                     Ok(_) => return Ok(buf.as_ptr().cast()),
                     Err(e) => last = e,

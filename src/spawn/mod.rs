@@ -17,7 +17,7 @@
 //! stay mapped: [`Spawned`] owns both and kills and reaps the child if
 //! the parent leaves early (an error or a panic).
 
-mod child;
+pub(crate) mod child;
 pub(crate) mod plan;
 pub(crate) mod wire;
 
@@ -29,6 +29,7 @@ use std::path::Path;
 use crate::command::{RenderedCommand, Stdio};
 use crate::context::{self, Namespaces};
 use crate::error::{Error, SetupError, SpawnError, Step};
+use crate::fs::FsError;
 use crate::guest::{Guest, GuestBuilder, Init};
 use crate::sys::{memfd, pidfd, signals::BlockedSignals, stack::ChildStack};
 use plan::{ChildPlan, ExecPlan};
@@ -146,7 +147,15 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     check_guest_name(&b.name)?;
 
     // 1. Check and render everything; nothing on the host changes yet.
-    let ctx = b.context.plan(&b.name, Path::new("/"))?;
+    let fs = match &b.filesystem {
+        Some(fs) if !b.context.effective_namespaces().contains(Namespaces::MOUNT) => {
+            return Err(FsError::MountNamespaceRequired.into());
+        }
+        Some(fs) => Some(fs.plan()?),
+        None => None,
+    };
+    let lookup_root = b.filesystem.as_ref().map_or_else(|| Path::new("/").to_path_buf(), |f| f.lookup_root());
+    let ctx = b.context.plan(&b.name, &lookup_root)?;
     let ns = ctx.namespaces;
     let RenderedCommand { program, argv, envp, search_path, cwd } = b.command.render()?;
     let use_init = ns.contains(Namespaces::PID) && b.init == Init::Builtin;
@@ -186,6 +195,7 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
         loopback_up: ns.contains(Namespaces::NET),
         hostname: ctx.hostname.clone(),
         domainname: ctx.domainname.clone(),
+        fs,
         rlimits: ctx.rlimits.clone(),
         cwd,
         creds: ctx.creds.clone(),
@@ -292,6 +302,8 @@ fn describe(b: &GuestBuilder, plan: &ChildPlan, step: Step, detail: u32) -> Stri
         Step::Stdio => ["stdin", "stdout", "stderr"].get(detail as usize).unwrap_or(&"").to_string(),
         Step::Signals => format!("signal {detail}"),
         Step::LoopbackUp => "lo".into(),
+        Step::Mount => plan.fs.as_ref().map_or_else(String::new, |fs| fs.describe(detail)),
+        Step::PivotRoot => plan.fs.as_ref().map_or_else(String::new, |fs| fs.root_description().to_string()),
         Step::SetTimeOffsets => "/proc/self/timens_offsets".into(),
         Step::Exec | Step::ResolveProgram | Step::ExecInit | Step::InitFork => {
             format!("{:?}", b.command.get_program())

@@ -99,6 +99,8 @@ pub(crate) struct ChildPlan {
     pub loopback_up: bool,
     pub hostname: Option<Vec<u8>>,
     pub domainname: Option<Vec<u8>>,
+    /// The guest's root and mount table, if it has its own.
+    pub fs: Option<crate::fs::FsPlan>,
     /// (resource, limit) pairs for `prlimit64`.
     pub rlimits: Vec<(u32, libc::rlimit64)>,
     pub cwd: Option<CString>,

@@ -230,3 +230,130 @@ pub(crate) fn exit(code: i32) -> ! {
         let _ = sys(nr::EXIT_GROUP, code as usize, 0, 0, 0, 0, 0);
     }
 }
+
+/// `fchdir(2)`.
+pub(crate) fn fchdir(fd: i32) -> SysResult {
+    sys(nr::FCHDIR, fd as usize, 0, 0, 0, 0, 0)
+}
+
+/// `mount(2)` changing only the propagation of `target` (no source, type
+/// or data).
+pub(crate) fn mount_propagation(target: &CStr, flags: u64) -> SysResult {
+    sys(nr::MOUNT, 0, cstr(target), 0, flags as usize, 0, 0)
+}
+
+/// `umount2(2)`.
+pub(crate) fn umount2(target: &CStr, flags: i32) -> SysResult {
+    sys(nr::UMOUNT2, cstr(target), flags as usize, 0, 0, 0, 0)
+}
+
+/// `pivot_root(2)`.
+pub(crate) fn pivot_root(new_root: &CStr, put_old: &CStr) -> SysResult {
+    sys(nr::PIVOT_ROOT, cstr(new_root), cstr(put_old), 0, 0, 0, 0)
+}
+
+/// `mkdirat(2)`.
+pub(crate) fn mkdirat(dirfd: i32, path: &CStr, mode: u32) -> SysResult {
+    sys(nr::MKDIRAT, dirfd as usize, cstr(path), mode as usize, 0, 0, 0)
+}
+
+/// `symlinkat(2)`: creates `path` (relative to `dirfd`) pointing to
+/// `target`.
+pub(crate) fn symlinkat(target: &CStr, dirfd: i32, path: &CStr) -> SysResult {
+    sys(nr::SYMLINKAT, cstr(target), dirfd as usize, cstr(path), 0, 0, 0)
+}
+
+/// The kernel's `struct open_how` for `openat2(2)`.
+#[repr(C)]
+pub(crate) struct OpenHow {
+    /// `O_*` flags.
+    pub flags: u64,
+    /// Creation mode.
+    pub mode: u64,
+    /// `RESOLVE_*` flags.
+    pub resolve: u64,
+}
+
+/// `openat2(2)`.
+pub(crate) fn openat2(dirfd: i32, path: &CStr, how: &OpenHow) -> SysResult {
+    sys(nr::OPENAT2, dirfd as usize, cstr(path), ptr(how), core::mem::size_of::<OpenHow>(), 0, 0)
+}
+
+/// `fsopen(2)` with `FSOPEN_CLOEXEC`.
+pub(crate) fn fsopen(fstype: &CStr) -> SysResult {
+    const FSOPEN_CLOEXEC: usize = 1;
+    sys(nr::FSOPEN, cstr(fstype), FSOPEN_CLOEXEC, 0, 0, 0, 0)
+}
+
+/// `fsconfig(2)` commands used here.
+pub(crate) mod fsconfig_cmd {
+    pub const SET_FLAG: u32 = 0;
+    pub const SET_STRING: u32 = 1;
+    pub const CMD_CREATE: u32 = 6;
+}
+
+/// `fsconfig(2)`.
+pub(crate) fn fsconfig(fd: i32, cmd: u32, key: Option<&CStr>, value: Option<&CStr>) -> SysResult {
+    sys(nr::FSCONFIG, fd as usize, cmd as usize, key.map_or(0, cstr), value.map_or(0, cstr), 0, 0)
+}
+
+/// `fsmount(2)` with `FSMOUNT_CLOEXEC` and the given `MOUNT_ATTR_*`.
+pub(crate) fn fsmount(fd: i32, attrs: u64) -> SysResult {
+    const FSMOUNT_CLOEXEC: usize = 1;
+    sys(nr::FSMOUNT, fd as usize, FSMOUNT_CLOEXEC, attrs as usize, 0, 0, 0)
+}
+
+/// `open_tree(2)`.
+pub(crate) fn open_tree(dirfd: i32, path: &CStr, flags: u32) -> SysResult {
+    sys(nr::OPEN_TREE, dirfd as usize, cstr(path), flags as usize, 0, 0, 0)
+}
+
+/// `move_mount(2)`.
+pub(crate) fn move_mount(from_fd: i32, from: &CStr, to_fd: i32, to: &CStr, flags: u32) -> SysResult {
+    sys(nr::MOVE_MOUNT, from_fd as usize, cstr(from), to_fd as usize, cstr(to), flags as usize, 0)
+}
+
+/// The kernel's `struct mount_attr` for `mount_setattr(2)`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// `mount_setattr(2)` setting `attrs` on the mount `fd` refers to.
+pub(crate) fn mount_setattr(fd: i32, attrs: u64, recursive: bool) -> SysResult {
+    let attr = MountAttr { attr_set: attrs, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let mut flags = libc::AT_EMPTY_PATH as usize;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as usize;
+    }
+    sys(nr::MOUNT_SETATTR, fd as usize, cstr(c""), flags, ptr(&attr), core::mem::size_of::<MountAttr>(), 0)
+}
+
+/// `newfstatat(2)` returning only `st_mode` (file type and permissions).
+pub(crate) fn stat_mode(dirfd: i32, path: &CStr, flags: i32) -> Result<u32, Errno> {
+    // SAFETY: stat is plain old data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    fstatat(dirfd, path, &mut st, flags)?;
+    Ok(st.st_mode)
+}
+
+/// Sets `IFF_UP` on interface `name` of the caller's network namespace
+/// with `SIOCGIFFLAGS`/`SIOCSIFFLAGS` (`netdevice(7)`).
+pub(crate) fn link_up(name: &[u8]) -> Result<(), Errno> {
+    let sock = socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)? as i32;
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { core::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.iter().take(libc::IFNAMSIZ - 1)) {
+        *dst = *src as core::ffi::c_char;
+    }
+    let result = ioctl(sock, libc::SIOCGIFFLAGS, &mut req).and_then(|_| {
+        // SAFETY: SIOCGIFFLAGS filled in the flags member of the union.
+        unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as i16 };
+        ioctl(sock, libc::SIOCSIFFLAGS, &mut req)
+    });
+    let _ = close(sock);
+    result.map(|_| ())
+}

@@ -71,7 +71,13 @@ impl HostState {
         }
     }
 
-    /// Panics with a diff if anything changed.
+    /// Panics if the host's mount table changed (safe in shared tests).
+    pub fn assert_mounts_unchanged(&self, what: &str) {
+        let now = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        assert_eq!(self.mounts, now, "{what}: host mount table changed");
+    }
+
+    /// Panics if anything changed (needs `exclusive()`).
     pub fn assert_unchanged(&self, what: &str) {
         let now = HostState::capture();
         assert_eq!(self.fds, now.fds, "{what}: fd count changed");

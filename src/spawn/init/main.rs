@@ -120,6 +120,9 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
             argv.add(argc + 1),
         )
     };
+    // Show as "vguest-init" in ps rather than the memfd's name.
+    const PR_SET_NAME: usize = 15;
+    sys(nr::PRCTL, PR_SET_NAME, b"vguest-init\0".as_ptr() as usize, 0, 0);
     // Neither pipe may reach the payload.
     sys(nr::FCNTL, errfd, F_SETFD, FD_CLOEXEC, 0);
     sys(nr::FCNTL, statusfd, F_SETFD, FD_CLOEXEC, 0);

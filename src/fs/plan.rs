@@ -1,0 +1,469 @@
+//! Checking a [`Filesystem`] and rendering it into the flat list of
+//! operations the spawn child performs (parent side).
+
+use std::ffi::{CStr, CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path};
+
+use super::{BindFlags, Filesystem, FsError, Mount, Propagation, Root, Upper};
+
+/// `MOUNT_ATTR_*` flags (`mount_setattr(2)`).
+pub(crate) mod attr {
+    pub const RDONLY: u64 = 0x01;
+    pub const NOSUID: u64 = 0x02;
+    pub const NODEV: u64 = 0x04;
+    pub const NOEXEC: u64 = 0x08;
+}
+
+/// Error details that are not an index into [`FsPlan::ops`].
+pub(crate) mod detail {
+    pub const PROPAGATION: u32 = u32::MAX;
+    pub const ROOT: u32 = u32::MAX - 1;
+    pub const READ_ONLY_ROOT: u32 = u32::MAX - 2;
+}
+
+/// The root, rendered.
+#[derive(Debug)]
+pub(crate) enum RootPlan {
+    /// Bind this host directory (recursively) as the root.
+    Dir { path: CString },
+    /// Mount an overlay and attach it over `attach` (the top template,
+    /// inside the guest's private mount namespace only).
+    Overlay { lowerdir: CString, upper: UpperPlan, attach: CString },
+}
+
+/// The overlay's writable layer, rendered.
+#[derive(Debug)]
+pub(crate) enum UpperPlan {
+    Dir {
+        upper: CString,
+        work: CString,
+    },
+    /// tmpfs `size=` option value.
+    Tmpfs {
+        size: CString,
+    },
+}
+
+/// One operation of the child, relative to the new root (`path`s and
+/// `target`s never start with `/`).
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// `open_tree` of a host path, mounted on `target` (created as a file
+    /// or a directory).
+    Bind {
+        source: CString,
+        target: CString,
+        file: bool,
+        recursive: bool,
+        attrs: u64,
+    },
+    /// A new filesystem instance (`fsopen`), mounted on `target`.
+    NewFs {
+        fstype: &'static CStr,
+        options: Vec<(CString, Option<CString>)>,
+        target: CString,
+        attrs: u64,
+    },
+    Dir {
+        path: CString,
+        mode: u32,
+    },
+    Symlink {
+        path: CString,
+        target: CString,
+    },
+    File {
+        path: CString,
+        contents: Vec<u8>,
+        mode: u32,
+    },
+    /// Cover with an empty read-only tmpfs (directory) or `/dev/null`.
+    Mask {
+        path: CString,
+    },
+    /// Remount recursively read-only.
+    ReadOnly {
+        path: CString,
+    },
+}
+
+/// The filesystem layer, rendered for the child.
+#[derive(Debug)]
+pub(crate) struct FsPlan {
+    /// `MS_REC` plus `MS_PRIVATE` or `MS_SLAVE`.
+    pub propagation: u64,
+    pub root: RootPlan,
+    pub ops: Vec<Op>,
+    pub read_only_root: bool,
+    /// One description per op, for error messages.
+    descriptions: Vec<String>,
+    root_description: String,
+}
+
+impl FsPlan {
+    /// Names what failed, for a `Step::Mount` detail.
+    pub(crate) fn describe(&self, detail: u32) -> String {
+        match detail {
+            detail::PROPAGATION => "/ (making propagation private)".into(),
+            detail::ROOT => self.root_description.clone(),
+            detail::READ_ONLY_ROOT => "/ read-only".into(),
+            i => self.descriptions.get(i as usize).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Describes the root for `Step::PivotRoot`.
+    pub(crate) fn root_description(&self) -> &str {
+        &self.root_description
+    }
+}
+
+fn cstring(what: &str, bytes: &[u8]) -> Result<CString, FsError> {
+    CString::new(bytes).map_err(|_| FsError::InvalidPath {
+        what: what.to_string(),
+        path: OsStr::from_bytes(bytes).to_owned(),
+        reason: "it contains a NUL byte",
+    })
+}
+
+/// Renders an absolute guest path as a path relative to the guest root.
+fn guest_path(what: &str, path: &Path) -> Result<CString, FsError> {
+    let bad =
+        |reason| FsError::InvalidPath { what: what.to_string(), path: path.as_os_str().to_owned(), reason };
+    if !path.is_absolute() {
+        return Err(bad("it is not absolute"));
+    }
+    let mut rel = Vec::new();
+    for comp in path.components() {
+        match comp {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(name) => {
+                if !rel.is_empty() {
+                    rel.push(b'/');
+                }
+                rel.extend_from_slice(name.as_bytes());
+            }
+            Component::ParentDir => return Err(bad("it contains '..'")),
+            Component::Prefix(_) => return Err(bad("it has a prefix")),
+        }
+    }
+    if rel.is_empty() {
+        return Err(bad("it is the root itself"));
+    }
+    cstring(what, &rel)
+}
+
+fn host_path(what: &str, path: &Path) -> Result<CString, FsError> {
+    cstring(what, path.as_os_str().as_bytes())
+}
+
+fn dir_exists(path: &Path) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_dir() { Ok(()) } else { Err(std::io::Error::from_raw_os_error(libc::ENOTDIR)) }
+}
+
+/// Memory plus swap of this machine, the ceiling for a tmpfs size.
+fn memory_ceiling() -> u64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (kib("MemTotal:") + kib("SwapTotal:")).saturating_mul(1024)
+}
+
+fn check_size(target: &str, size: u64) -> Result<CString, FsError> {
+    let bad = |reason: String| FsError::InvalidTmpfsSize { target: target.to_string(), size, reason };
+    if size == 0 {
+        return Err(bad("zero, which tmpfs would take as unlimited".into()));
+    }
+    if size < 4096 {
+        return Err(bad("below one page".into()));
+    }
+    let ceiling = memory_ceiling();
+    if ceiling > 0 && size > ceiling {
+        return Err(bad(format!("more than this machine's memory and swap ({ceiling} bytes)")));
+    }
+    Ok(CString::new(size.to_string()).expect("digits"))
+}
+
+fn opt(key: &CStr, value: &str) -> (CString, Option<CString>) {
+    (key.to_owned(), Some(CString::new(value).expect("no NUL in option values")))
+}
+
+fn bind_attrs(flags: &BindFlags) -> u64 {
+    let mut a = 0;
+    if flags.read_only {
+        a |= attr::RDONLY;
+    }
+    if flags.nosuid {
+        a |= attr::NOSUID;
+    }
+    if flags.nodev {
+        a |= attr::NODEV;
+    }
+    if flags.noexec {
+        a |= attr::NOEXEC;
+    }
+    a
+}
+
+impl Filesystem {
+    /// Checks every path and size and renders the plan.
+    pub(crate) fn plan(&self) -> Result<FsPlan, FsError> {
+        let (root, root_description) = self.plan_root()?;
+        let mut ops = Vec::new();
+        let mut descriptions = Vec::new();
+        let mut push = |op: Op, description: String| {
+            ops.push(op);
+            descriptions.push(description);
+        };
+        for mount in &self.mounts {
+            for (op, description) in render_mount(mount)? {
+                push(op, description);
+            }
+        }
+        for path in &self.masked {
+            let what = format!("mask {}", path.display());
+            push(Op::Mask { path: guest_path(&what, path)? }, what);
+        }
+        for path in &self.read_only {
+            let what = format!("read-only {}", path.display());
+            push(Op::ReadOnly { path: guest_path(&what, path)? }, what);
+        }
+        let propagation = libc::MS_REC
+            | match self.propagation {
+                Propagation::Private => libc::MS_PRIVATE,
+                Propagation::Slave => libc::MS_SLAVE,
+            };
+        Ok(FsPlan {
+            propagation,
+            root,
+            ops,
+            read_only_root: self.read_only_root,
+            descriptions,
+            root_description,
+        })
+    }
+
+    fn plan_root(&self) -> Result<(RootPlan, String), FsError> {
+        match &self.root {
+            Root::Dir(path) => {
+                dir_exists(path).map_err(|source| FsError::RootMissing { path: path.clone(), source })?;
+                let description = format!("root {}", path.display());
+                Ok((RootPlan::Dir { path: host_path(&description, path)? }, description))
+            }
+            Root::Overlay(o) => {
+                let Some(top) = o.lower.first() else {
+                    return Err(FsError::InvalidOverlay { reason: "it has no template".into() });
+                };
+                let mut lowerdir = Vec::new();
+                for lower in &o.lower {
+                    dir_exists(lower)
+                        .map_err(|source| FsError::TemplateMissing { path: lower.clone(), source })?;
+                    let bytes = lower.as_os_str().as_bytes();
+                    if bytes.contains(&b':') {
+                        let reason = format!("template {} contains ':'", lower.display());
+                        return Err(FsError::InvalidOverlay { reason });
+                    }
+                    if !lowerdir.is_empty() {
+                        lowerdir.push(b':');
+                    }
+                    lowerdir.extend_from_slice(bytes);
+                }
+                let upper = match &o.upper {
+                    Upper::Dir { upper, work } => {
+                        let check = |which, path: &Path| {
+                            dir_exists(path).map_err(|source| FsError::UpperMissing {
+                                which,
+                                path: path.into(),
+                                source,
+                            })
+                        };
+                        check("upper", upper)?;
+                        check("work", work)?;
+                        let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+                        if dev(upper) != dev(work) {
+                            let reason = format!(
+                                "upper {} and work {} are on different filesystems",
+                                upper.display(),
+                                work.display()
+                            );
+                            return Err(FsError::InvalidOverlay { reason });
+                        }
+                        UpperPlan::Dir { upper: host_path("upper", upper)?, work: host_path("work", work)? }
+                    }
+                    Upper::Tmpfs { size } => UpperPlan::Tmpfs { size: check_size("overlay upper", *size)? },
+                };
+                let description = format!("overlay root on {}", top.display());
+                let lowerdir = cstring("overlay", &lowerdir)?;
+                Ok((RootPlan::Overlay { lowerdir, upper, attach: host_path("overlay", top)? }, description))
+            }
+        }
+    }
+}
+
+/// Expands one mount into child operations with descriptions.
+fn render_mount(mount: &Mount) -> Result<Vec<(Op, String)>, FsError> {
+    const HARDENED: u64 = attr::NOSUID | attr::NODEV | attr::NOEXEC;
+    let new_fs = |fstype, options, target: &Path, attrs, what: String| -> Result<(Op, String), FsError> {
+        let target = guest_path(&what, target)?;
+        Ok((Op::NewFs { fstype, options, target, attrs }, what))
+    };
+    Ok(match mount {
+        Mount::Bind { source, target, flags } => {
+            let what = format!("bind {} on {}", source.display(), target.display());
+            let meta = std::fs::metadata(source).map_err(|e| FsError::BindSourceMissing {
+                source_path: source.clone(),
+                target: target.clone(),
+                source: e,
+            })?;
+            let op = Op::Bind {
+                source: host_path(&what, source)?,
+                target: guest_path(&what, target)?,
+                file: !meta.is_dir(),
+                recursive: flags.recursive,
+                attrs: bind_attrs(flags),
+            };
+            vec![(op, what)]
+        }
+        Mount::Tmpfs { target, size, mode } => {
+            let what = format!("tmpfs on {}", target.display());
+            let size = check_size(&target.display().to_string(), *size)?;
+            let options = vec![(c"size".to_owned(), Some(size)), opt(c"mode", &format!("{mode:o}"))];
+            vec![new_fs(c"tmpfs", options, target, attr::NOSUID | attr::NODEV, what)?]
+        }
+        Mount::Proc { target } => {
+            vec![new_fs(c"proc", Vec::new(), target, HARDENED, format!("proc on {}", target.display()))?]
+        }
+        Mount::Sysfs { target } => {
+            let what = format!("sysfs on {}", target.display());
+            vec![new_fs(c"sysfs", Vec::new(), target, HARDENED | attr::RDONLY, what)?]
+        }
+        Mount::Mqueue { target } => {
+            vec![new_fs(c"mqueue", Vec::new(), target, HARDENED, format!("mqueue on {}", target.display()))?]
+        }
+        Mount::Dev { target } => render_dev(target)?,
+        Mount::Dir { path, mode } => {
+            let what = format!("directory {}", path.display());
+            vec![(Op::Dir { path: guest_path(&what, path)?, mode: *mode }, what)]
+        }
+        Mount::Symlink { path, target } => {
+            let what = format!("symlink {} -> {}", path.display(), target.display());
+            let op = Op::Symlink { path: guest_path(&what, path)?, target: host_path(&what, target)? };
+            vec![(op, what)]
+        }
+        Mount::File { path, contents, mode } => {
+            let what = format!("file {}", path.display());
+            vec![(Op::File { path: guest_path(&what, path)?, contents: contents.clone(), mode: *mode }, what)]
+        }
+    })
+}
+
+/// The minimal `/dev` of [`Mount::Dev`], as individual operations.
+fn render_dev(target: &Path) -> Result<Vec<(Op, String)>, FsError> {
+    let base = target.display().to_string();
+    let under = |name: &str| target.join(name);
+    let rel = |name: &str, what: &str| guest_path(what, &under(name));
+    let mut ops = Vec::new();
+    let what = format!("tmpfs on {base}");
+    let options = vec![opt(c"size", "65536"), opt(c"mode", "755")];
+    let op = Op::NewFs {
+        fstype: c"tmpfs",
+        options,
+        target: guest_path(&what, target)?,
+        attrs: attr::NOSUID | attr::NOEXEC,
+    };
+    ops.push((op, what));
+    for dev in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let what = format!("/dev/{dev} on {base}/{dev}");
+        let op = Op::Bind {
+            source: CString::new(format!("/dev/{dev}")).expect("no NUL"),
+            target: rel(dev, &what)?,
+            file: true,
+            recursive: false,
+            attrs: attr::NOSUID | attr::NOEXEC,
+        };
+        ops.push((op, what));
+    }
+    let what = format!("devpts on {base}/pts");
+    let options = vec![(c"newinstance".to_owned(), None), opt(c"ptmxmode", "0666"), opt(c"mode", "0620")];
+    let op = Op::NewFs {
+        fstype: c"devpts",
+        options,
+        target: rel("pts", &what)?,
+        attrs: attr::NOSUID | attr::NOEXEC,
+    };
+    ops.push((op, what));
+    let what = format!("tmpfs on {base}/shm");
+    let options = vec![opt(c"size", &(64u64 << 20).to_string()), opt(c"mode", "1777")];
+    let op = Op::NewFs {
+        fstype: c"tmpfs",
+        options,
+        target: rel("shm", &what)?,
+        attrs: attr::NOSUID | attr::NODEV,
+    };
+    ops.push((op, what));
+    for (name, link) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        let what = format!("symlink {base}/{name} -> {link}");
+        let op = Op::Symlink { path: rel(name, &what)?, target: CString::new(link).expect("no NUL") };
+        ops.push((op, what));
+    }
+    Ok(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_paths_are_relative_and_checked() {
+        assert_eq!(guest_path("t", Path::new("/etc//hosts")).unwrap().as_bytes(), b"etc/hosts");
+        assert_eq!(guest_path("t", Path::new("/./proc/")).unwrap().as_bytes(), b"proc");
+        for bad in ["relative", "/", "/a/../b"] {
+            assert!(guest_path("t", Path::new(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tmpfs_sizes() {
+        assert!(check_size("/tmp", 0).unwrap_err().to_string().contains("unlimited"));
+        assert!(check_size("/tmp", 100).is_err());
+        assert!(check_size("/tmp", u64::MAX).unwrap_err().to_string().contains("memory and swap"));
+        assert_eq!(check_size("/tmp", 1 << 20).unwrap().as_bytes(), b"1048576");
+    }
+
+    #[test]
+    fn plan_expands_dev_and_masks() {
+        let fs = Filesystem::new("/").dev().tmpfs("/tmp", 1 << 20);
+        let plan = fs.plan().unwrap();
+        // tmpfs, 6 device binds, devpts, shm, 5 symlinks, tmpfs /tmp, then masks.
+        assert!(matches!(plan.ops[0], Op::NewFs { fstype, .. } if fstype == c"tmpfs"));
+        assert_eq!(plan.ops.iter().filter(|o| matches!(o, Op::Bind { file: true, .. })).count(), 6);
+        let masks = plan.ops.iter().filter(|o| matches!(o, Op::Mask { .. })).count();
+        assert_eq!(masks, super::super::DEFAULT_MASKED.len());
+        assert_eq!(plan.describe(1), "/dev/null on /dev/null");
+        let plan = Filesystem::new("/").no_default_masks().plan().unwrap();
+        assert!(plan.ops.is_empty());
+    }
+
+    #[test]
+    fn missing_paths_are_named() {
+        let err = Filesystem::new("/no/such/root").plan().unwrap_err();
+        assert!(matches!(err, FsError::RootMissing { .. }), "{err}");
+        let err = Filesystem::new("/").bind("/no/such/src", "/x").plan().unwrap_err();
+        assert!(err.to_string().contains("/no/such/src"), "{err}");
+        let o = super::super::Overlay::new(["/no/template"], Upper::Tmpfs { size: 1 << 20 });
+        let err = Filesystem::overlay(o).plan().unwrap_err();
+        assert!(matches!(err, FsError::TemplateMissing { .. }), "{err}");
+    }
+}
