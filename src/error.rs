@@ -54,6 +54,12 @@ pub enum Error {
     /// The guest's first process failed while setting itself up.
     #[error(transparent)]
     Setup(#[from] SetupError),
+    /// The guest has already exited: nothing can be started in it.
+    #[error("guest {guest:?} has exited")]
+    Exited {
+        /// The guest's name.
+        guest: String,
+    },
     /// An operation on a running guest failed.
     #[error("{op} guest {guest:?} failed")]
     Guest {
@@ -212,6 +218,8 @@ pub enum Step {
     InitFork,
     /// Installing the seccomp filter.
     Seccomp,
+    /// Entering a running guest's namespaces.
+    JoinGuest,
 }
 
 impl Step {
@@ -249,6 +257,7 @@ impl Step {
             w::EXEC_INIT => Step::ExecInit,
             w::INIT_FORK => Step::InitFork,
             w::SECCOMP => Step::Seccomp,
+            w::JOIN_GUEST => Step::JoinGuest,
             _ => return None,
         })
     }
@@ -288,6 +297,7 @@ impl fmt::Display for Step {
             Step::ExecInit => "executing the built-in init for",
             Step::InitFork => "forking the payload of",
             Step::Seccomp => "installing seccomp filter",
+            Step::JoinGuest => "entering",
         };
         f.write_str(s)
     }

@@ -11,6 +11,8 @@ use crate::command::Command;
 use crate::context::{Context, Signal};
 use crate::error::Error;
 use crate::fs::Filesystem;
+use crate::process::GuestProcess;
+use crate::spawn::enter::EnterInfo;
 use crate::sys::pidfd;
 
 /// What runs as PID 1 of a guest with its own PID namespace.
@@ -238,6 +240,7 @@ pub struct Guest {
     status_pipe: Option<OwnedFd>,
     status: Option<ExitStatus>,
     kill_on_drop: bool,
+    enter: EnterInfo,
     /// The caller's end of the payload's stdin, if piped.
     pub stdin: Option<ChildStdin>,
     /// The caller's end of the payload's stdout, if piped.
@@ -271,6 +274,7 @@ impl Guest {
         pid: libc::pid_t,
         pidfd: OwnedFd,
         status_pipe: Option<OwnedFd>,
+        enter: EnterInfo,
         [stdin, stdout, stderr]: [Option<OwnedFd>; 3],
     ) -> Guest {
         Guest {
@@ -280,6 +284,7 @@ impl Guest {
             status_pipe,
             status: None,
             kill_on_drop: b.kill_on_drop,
+            enter,
             stdin: stdin.map(ChildStdin::from),
             stdout: stdout.map(ChildStdout::from),
             stderr: stderr.map(ChildStderr::from),
@@ -380,6 +385,42 @@ impl Guest {
     /// ```
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
         self.reap(true)
+    }
+
+    /// Starts `command` inside the running guest: in all its namespaces
+    /// (with a guest-side pid), its root, and with the ids, capabilities,
+    /// limits and `no_new_privs` of the guest's payload: never more
+    /// privilege than the guest has. This is `vserver NAME exec`.
+    ///
+    /// Fails with [`Error::Exited`] once the guest has ended.
+    ///
+    /// ```no_run
+    /// use vguest::{Command, Guest, Stdio};
+    ///
+    /// let guest = Guest::builder("web1").command(Command::new("/bin/sleep").arg("60")).spawn()?;
+    /// let out = guest.exec(Command::new("/bin/hostname").stdout(Stdio::Piped))?.output()?;
+    /// assert_eq!(out.stdout, b"web1\n");
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn exec(&self, command: Command) -> Result<GuestProcess, Error> {
+        if self.status.is_some() {
+            return Err(Error::Exited { guest: self.name.clone() });
+        }
+        crate::spawn::enter::exec(&self.name, self.pid, self.pidfd.as_fd(), &self.enter, &[], &command)
+    }
+
+    /// Runs an interactive login shell (`/bin/sh -l`) inside the guest on
+    /// the caller's terminal and waits for it: `vserver NAME enter`.
+    ///
+    /// ```no_run
+    /// # let guest = vguest::Guest::builder("g").spawn()?;
+    /// let status = guest.enter()?;
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn enter(&self) -> Result<ExitStatus, Error> {
+        let shell =
+            Command::new("/bin/sh").arg("-l").env("TERM", std::env::var_os("TERM").unwrap_or("dumb".into()));
+        self.exec(shell)?.wait()
     }
 
     /// Lets the guest run on after this handle is dropped: nothing is

@@ -28,6 +28,7 @@ mod context;
 mod error;
 mod fs;
 mod guest;
+mod process;
 mod spawn;
 mod sys;
 
@@ -42,3 +43,4 @@ pub use fs::{
     Upper,
 };
 pub use guest::{ExitStatus, Guest, GuestBuilder, Init};
+pub use process::{GuestProcess, Output};

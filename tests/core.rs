@@ -379,3 +379,19 @@ fn stdin_pipes_to_the_payload() {
     assert_eq!(out, "through the guest\n");
     assert!(guest.wait().unwrap().success());
 }
+
+#[test]
+fn the_caller_stays_dumpable_after_guests_change_ids() {
+    if !root_or_skip("dumpable") {
+        return;
+    }
+    // Exclusive: while any spawn is in flight the flag is cleared on
+    // purpose (it protects our memory from the child's new identity).
+    let _x = exclusive();
+    let dumpable = || nix::sys::prctl::get_dumpable().unwrap();
+    assert!(dumpable(), "precondition");
+    let ctx = Context::new().user(User::Id { uid: 1000, gid: 1000 });
+    let (status, _, _) = sh(Guest::builder("dumpable").context(ctx), "true");
+    assert!(status.success());
+    assert!(dumpable(), "the caller lost its dumpable flag");
+}

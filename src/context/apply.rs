@@ -34,6 +34,8 @@ pub(crate) struct CredsPlan {
 #[derive(Debug)]
 pub(crate) struct UserNsPlan {
     pub deny_setgroups: bool,
+    /// Both maps map id 0 inside the namespace.
+    pub maps_root: bool,
     pub uid_map: Vec<u8>,
     pub gid_map: Vec<u8>,
 }
@@ -160,6 +162,7 @@ impl Context {
         }
         Ok(UserNsPlan {
             deny_setgroups,
+            maps_root: mapped(&uid_map, 0) && mapped(&gid_map, 0),
             uid_map: render_map("uid", &uid_map)?,
             gid_map: render_map("gid", &gid_map)?,
         })

@@ -36,6 +36,7 @@ pub(crate) use self::apply::{CapsPlan, CredsPlan, time_offsets};
 use self::ids::render_map;
 pub(crate) use self::rlimit::RlimitSetting;
 use self::rlimit::name as rlimit_name;
+pub(crate) use self::rlimit::name_of as rlimit_name_of;
 
 /// Offsets of the guest's clocks in a time namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,3 +17,27 @@ pub(crate) struct RlimitSetting {
 pub(crate) fn name(resource: Rlimit) -> String {
     format!("{resource:?}")
 }
+
+/// The name of resource number `id` (`RLIMIT_*`), for error messages.
+pub(crate) fn name_of(id: u32) -> String {
+    use Rlimit::*;
+    const ALL: [Rlimit; 16] = [
+        RLIMIT_AS,
+        RLIMIT_CORE,
+        RLIMIT_CPU,
+        RLIMIT_DATA,
+        RLIMIT_FSIZE,
+        RLIMIT_LOCKS,
+        RLIMIT_MEMLOCK,
+        RLIMIT_MSGQUEUE,
+        RLIMIT_NICE,
+        RLIMIT_NOFILE,
+        RLIMIT_NPROC,
+        RLIMIT_RSS,
+        RLIMIT_RTPRIO,
+        RLIMIT_RTTIME,
+        RLIMIT_SIGPENDING,
+        RLIMIT_STACK,
+    ];
+    ALL.iter().find(|r| **r as u32 == id).map_or_else(|| format!("rlimit {id}"), |r| name(*r))
+}

@@ -55,13 +55,16 @@ pub(crate) fn clone_child(
     plan: &ChildPlan,
     stack: &ChildStack,
     flags: u64,
+    share_memory: bool,
     cgroup: Option<i32>,
 ) -> std::io::Result<Cloned> {
     // SAFETY: `child_main` follows the post-clone rules above: it only
     // reads `plan` (and one init argv slot made for it), uses its own
     // stack, and ends in exec or exit_group. The caller keeps `plan` and
     // `stack` alive until the child is gone from them.
-    unsafe { clone_on_stack(flags, cgroup, stack, child_main, plan as *const ChildPlan as usize) }
+    unsafe {
+        clone_on_stack(flags, share_memory, cgroup, stack, child_main, plan as *const ChildPlan as usize)
+    }
 }
 
 /// Entry point of the spawn child, called on its own stack by
@@ -92,6 +95,17 @@ fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
             .at(step::PARENT_DEATH_SIGNAL, 0)?;
     }
     child_namespaces(plan, placed)?;
+    if plan.become_root {
+        // Born into a new user namespace with the creator's ids, which
+        // are not mapped in it: files this process creates (mount points,
+        // /dev entries) would fail with EOVERFLOW. Become the namespace's
+        // root now that the parent wrote the maps; the capabilities stay,
+        // since the old ids were not this namespace's root
+        // (capabilities(7), "Effect of user ID changes"). This comes after
+        // the time offsets: changing ids makes /proc/self root-owned.
+        call::setresgid(0).at(step::SET_GID, 0)?;
+        call::setresuid(0).at(step::SET_UID, 0)?;
+    }
     if let Some(name) = &plan.hostname {
         call::sethostname(name).at(step::SET_HOSTNAME, 0)?;
     }
@@ -132,6 +146,8 @@ fn child_wait_for_parent(fd: i32) -> Result<(), Failure> {
 /// that (cgroup: rooted at the guest's group; time: offsets written before
 /// any process enters it, `time_namespaces(7)`), and sets up the network.
 fn child_namespaces(plan: &ChildPlan, placed: bool) -> Result<(), Failure> {
+    // Cgroups first: with nsdelegate, a process may not move itself
+    // across the boundary of a cgroup namespace it has joined.
     for (i, &dir) in plan.cgroup_dirs.iter().enumerate() {
         if placed && i == 0 {
             continue;
@@ -142,6 +158,11 @@ fn child_namespaces(plan: &ChildPlan, placed: bool) -> Result<(), Failure> {
         let joined = call::write_all(fd, b"0").at(step::JOIN_CGROUP, i as u32);
         let _ = call::close(fd);
         joined?;
+    }
+    if let Some(join) = &plan.join {
+        // One atomic setns(2) with a pidfd (Linux 5.8): the user
+        // namespace first, then the rest.
+        call::setns(join.pidfd, join.nstype).at(step::JOIN_GUEST, 0)?;
     }
     if plan.unshare_cgroup {
         call::unshare(libc::CLONE_NEWCGROUP).at(step::UNSHARE_CGROUP, 0)?;

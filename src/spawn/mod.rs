@@ -18,9 +18,11 @@
 //! the parent leaves early (an error or a panic).
 
 pub(crate) mod child;
+pub(crate) mod enter;
 pub(crate) mod plan;
 pub(crate) mod wire;
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -31,27 +33,27 @@ use crate::context::{self, Namespaces};
 use crate::error::{Error, SetupError, SpawnError, Step};
 use crate::fs::FsError;
 use crate::guest::{Guest, GuestBuilder, Init};
-use crate::sys::{memfd, pidfd, signals::BlockedSignals, stack::ChildStack};
+use crate::sys::{dumpable::DumpableGuard, memfd, pidfd, signals::BlockedSignals, stack::ChildStack};
 use plan::{ChildPlan, ExecPlan};
 
 /// Stack of the spawn child. Its deepest frame holds a PATH buffer; the
 /// rest is a few hundred bytes.
-const CHILD_STACK: usize = 64 * 1024;
+pub(crate) const CHILD_STACK: usize = 64 * 1024;
 
 /// Upper bound for the child's close-on-exec sweep where `close_range`
 /// is missing: the soft `RLIMIT_NOFILE`, capped.
-fn max_fd() -> u32 {
+pub(crate) fn max_fd() -> u32 {
     nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map_or(1024, |(soft, _)| soft.min(65_536) as u32)
 }
 
-fn spawn_err(op: &str) -> impl FnOnce(io::Error) -> Error + '_ {
+pub(crate) fn spawn_err(op: &str) -> impl FnOnce(io::Error) -> Error + '_ {
     move |e| SpawnError::new(op, e).into()
 }
 
 /// `pipe2(O_CLOEXEC)` with both ends above the standard streams, so that
 /// the child's `dup2` onto 0, 1, 2 can never clobber one of them.
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     Ok((above_stdio(r)?, above_stdio(w)?))
 }
@@ -67,12 +69,12 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
 
 /// One standard stream: the fd the child puts on 0/1/2 (if any) and the
 /// caller's end of a pipe (if piped).
-struct StdioPair {
-    child: Option<OwnedFd>,
-    parent: Option<OwnedFd>,
+pub(crate) struct StdioPair {
+    pub child: Option<OwnedFd>,
+    pub parent: Option<OwnedFd>,
 }
 
-fn stdio_pair(stdio: &Stdio, input: bool) -> io::Result<StdioPair> {
+pub(crate) fn stdio_pair(stdio: &Stdio, input: bool) -> io::Result<StdioPair> {
     Ok(match stdio {
         Stdio::Inherit => StdioPair { child: None, parent: None },
         Stdio::Null => {
@@ -112,10 +114,12 @@ fn check_guest_name(name: &str) -> Result<(), Error> {
 /// A cloned child and what it runs on. Until [`Spawned::released`] is
 /// called (after the child exec'd), dropping it kills and reaps the child
 /// before the stack is unmapped.
-struct Spawned {
-    pid: libc::pid_t,
-    pidfd: Option<OwnedFd>,
-    stack: Option<ChildStack>,
+pub(crate) struct Spawned {
+    pub pid: libc::pid_t,
+    pub pidfd: Option<OwnedFd>,
+    pub stack: Option<ChildStack>,
+    /// Restores our dumpable flag once the child is done with our memory.
+    pub dumpable: Option<DumpableGuard>,
 }
 
 impl Spawned {
@@ -130,6 +134,7 @@ impl Spawned {
     /// [`Guest`].
     fn released(mut self) -> OwnedFd {
         self.stack = None;
+        self.dumpable = None;
         self.pidfd.take().expect("released once")
     }
 }
@@ -139,6 +144,7 @@ impl Drop for Spawned {
         self.reap();
         // The stack is unmapped only now, after the child is gone.
         self.stack = None;
+        self.dumpable = None;
     }
 }
 
@@ -186,6 +192,7 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
         err_fd: err_w.as_raw_fd(),
         sync_fd: sync.as_ref().map_or(-1, |(r, _)| r.as_raw_fd()),
         status_fd: status.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
+        become_root: ctx.userns.as_ref().is_some_and(|u| u.maps_root),
         pdeathsig: ctx.pdeathsig,
         cgroup_dirs: Vec::new(),
         into_cgroup: false,
@@ -204,6 +211,7 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
         stdio: [raw(&stdin.child), raw(&stdout.child), raw(&stderr.child)],
         max_fd: max_fd(),
         exec: ExecPlan::new(program, search_path, argv, envp, init_fds),
+        join: None,
     };
 
     // 3. Clone. Namespaces that must be created after the child joined
@@ -213,12 +221,14 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
         plan.time_offsets = Some(context::time_offsets(clocks));
     }
     let stack = ChildStack::new(CHILD_STACK).map_err(spawn_err("mapping the child's stack"))?;
+    let dumpable = DumpableGuard::hold();
     let cloned = {
         let _blocked = BlockedSignals::block_all().map_err(spawn_err("blocking signals"))?;
-        child::clone_child(&plan, &stack, clone_flags, None)
+        child::clone_child(&plan, &stack, clone_flags, true, None)
     };
     let cloned = cloned.map_err(|e| SpawnError::new(format!("cloning with flags {ns:?}"), e))?;
-    let mut spawned = Spawned { pid: cloned.pid, pidfd: Some(cloned.pidfd), stack: Some(stack) };
+    let spawned =
+        Spawned { pid: cloned.pid, pidfd: Some(cloned.pidfd), stack: Some(stack), dumpable: Some(dumpable) };
     // The child has its own copies of these now.
     drop(err_w);
     drop((stdin.child, stdout.child, stderr.child));
@@ -232,20 +242,30 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     }
 
     // 5. Wait for the exec.
+    let pidfd = finish(spawned, err_r, &plan, b.command.get_program())?;
+    let enter = enter::EnterInfo::new(plan.creds.clone(), plan.caps, plan.no_new_privs, plan.rlimits.clone());
+    Ok(Guest::new(b, cloned.pid, pidfd, status_r, enter, [stdin.parent, stdout.parent, stderr.parent]))
+}
+
+/// Waits until the child has exec'd (end of file on the error pipe) and
+/// returns its pidfd; if a step failed, reaps the child and returns the
+/// step's error.
+pub(crate) fn finish(
+    mut spawned: Spawned,
+    err_r: OwnedFd,
+    plan: &ChildPlan,
+    program: &OsStr,
+) -> Result<OwnedFd, Error> {
     let mut record = [0u8; wire::RECORD_LEN];
     let got = read_record(err_r, &mut record).map_err(spawn_err("reading the error pipe"))?;
     if got == 0 {
-        let pidfd = spawned.released();
-        return Ok(Guest::new(b, cloned.pid, pidfd, status_r, [stdin.parent, stdout.parent, stderr.parent]));
+        return Ok(spawned.released());
     }
     spawned.reap();
     drop(spawned);
     if got != wire::RECORD_LEN {
-        return Err(SpawnError::new(
-            "reading the error pipe",
-            io::Error::new(io::ErrorKind::UnexpectedEof, "short failure record"),
-        )
-        .into());
+        let short = io::Error::new(io::ErrorKind::UnexpectedEof, "short failure record");
+        return Err(SpawnError::new("reading the error pipe", short).into());
     }
     let (code, errno, detail) = wire::decode(&record);
     let step = Step::from_wire(code).ok_or_else(|| {
@@ -253,7 +273,7 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     })?;
     Err(SetupError {
         step,
-        subject: describe(b, &plan, step, detail),
+        subject: describe(program, plan, step, detail),
         source: io::Error::from_raw_os_error(errno),
     }
     .into())
@@ -275,7 +295,7 @@ fn read_record(fd: OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Names the value a failed step worked on.
-fn describe(b: &GuestBuilder, plan: &ChildPlan, step: Step, detail: u32) -> String {
+fn describe(program: &OsStr, plan: &ChildPlan, step: Step, detail: u32) -> String {
     let lossy = |bytes: &Option<Vec<u8>>| {
         bytes.as_deref().map(|b| format!("{:?}", String::from_utf8_lossy(b))).unwrap_or_default()
     };
@@ -288,11 +308,9 @@ fn describe(b: &GuestBuilder, plan: &ChildPlan, step: Step, detail: u32) -> Stri
     match step {
         Step::SetHostname => lossy(&plan.hostname),
         Step::SetDomainname => lossy(&plan.domainname),
-        Step::SetRlimit => b
-            .context
-            .rlimits
-            .get(detail as usize)
-            .map_or_else(String::new, |r| format!("{:?} to {}/{}", r.resource, r.soft, r.hard)),
+        Step::SetRlimit => plan.rlimits.get(detail as usize).map_or_else(String::new, |(resource, limit)| {
+            format!("{} to {}/{}", context::rlimit_name_of(*resource), limit.rlim_cur, limit.rlim_max)
+        }),
         Step::DropBounding | Step::RaiseAmbient => cap(detail),
         Step::SetUid => format!("{}", plan.creds.uid),
         Step::SetGid => format!("{}", plan.creds.gid),
@@ -305,9 +323,8 @@ fn describe(b: &GuestBuilder, plan: &ChildPlan, step: Step, detail: u32) -> Stri
         Step::Mount => plan.fs.as_ref().map_or_else(String::new, |fs| fs.describe(detail)),
         Step::PivotRoot => plan.fs.as_ref().map_or_else(String::new, |fs| fs.root_description().to_string()),
         Step::SetTimeOffsets => "/proc/self/timens_offsets".into(),
-        Step::Exec | Step::ResolveProgram | Step::ExecInit | Step::InitFork => {
-            format!("{:?}", b.command.get_program())
-        }
+        Step::Exec | Step::ResolveProgram | Step::ExecInit | Step::InitFork => format!("{program:?}"),
+        Step::JoinGuest => "the guest's namespaces".into(),
         _ => String::new(),
     }
 }

@@ -81,6 +81,9 @@ pub(crate) struct ChildPlan {
     pub sync_fd: RawFd,
     /// Write end of the init's status pipe, or -1 without built-in init.
     pub status_fd: RawFd,
+    /// Switch to uid and gid 0 of a new user namespace after the
+    /// handshake (its maps map 0).
+    pub become_root: bool,
     /// Parent-death signal, or 0.
     pub pdeathsig: i32,
     /// cgroup directories to join by writing "0" to their `cgroup.procs`.
@@ -113,4 +116,15 @@ pub(crate) struct ChildPlan {
     /// missing.
     pub max_fd: u32,
     pub exec: ExecPlan,
+    /// Join a running guest's namespaces instead of creating any.
+    pub join: Option<JoinPlan>,
+}
+
+/// The namespaces of a running guest to enter with `setns(2)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JoinPlan {
+    /// A pidfd of the guest's PID 1.
+    pub pidfd: RawFd,
+    /// `CLONE_NEW*` flags of the namespaces to join.
+    pub nstype: i32,
 }

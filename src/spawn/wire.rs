@@ -47,6 +47,7 @@ pub mod step {
     pub const EXEC_INIT: u32 = 29;
     pub const INIT_FORK: u32 = 30;
     pub const SECCOMP: u32 = 31;
+    pub const JOIN_GUEST: u32 = 32;
 }
 
 /// Encodes a failure record.

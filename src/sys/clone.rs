@@ -41,8 +41,11 @@ pub(crate) struct Cloned {
 }
 
 /// Clones a child that runs `entry(arg)` on `stack`, sharing the caller's
-/// memory (`CLONE_VM`) but not its file table, filesystem information or
-/// signal handlers. `flags` adds namespace flags; `cgroup`, if given, is a
+/// memory (`CLONE_VM`, when `share_memory`) but not its file table,
+/// filesystem information or signal handlers. Without `share_memory` the
+/// child gets a copy of the address space, as with `fork(2)`: slower for
+/// large callers, but required where the kernel refuses a shared one
+/// (joining a time namespace). `flags` adds namespace flags; `cgroup`, if given, is a
 /// cgroup v2 directory fd for `CLONE_INTO_CGROUP`.
 ///
 /// The child gets no exit signal: only a `waitid` with `__WALL` (as
@@ -58,12 +61,16 @@ pub(crate) struct Cloned {
 /// signals blocked and never runs a handler of the parent.
 pub(crate) unsafe fn clone_on_stack(
     flags: u64,
+    share_memory: bool,
     cgroup: Option<RawFd>,
     stack: &ChildStack,
     entry: unsafe extern "C" fn(usize) -> !,
     arg: usize,
 ) -> io::Result<Cloned> {
-    let base_flags = libc::CLONE_VM as u64 | libc::CLONE_PIDFD as u64;
+    let mut base_flags = libc::CLONE_PIDFD as u64;
+    if share_memory {
+        base_flags |= libc::CLONE_VM as u64;
+    }
     let mut pidfd: RawFd = -1;
     let mut args = CloneArgs {
         flags: base_flags | flags,

@@ -9,9 +9,11 @@
 //! - [`stack`]: the mapped stack the spawn child runs on.
 //! - [`memfd`]: the sealed memfd holding the built-in init image.
 //! - [`signals`]: blocking every signal around the clone.
+//! - [`dumpable`]: keeping the caller's dumpable flag across spawns.
 
 pub(crate) mod call;
 pub(crate) mod clone;
+pub(crate) mod dumpable;
 pub(crate) mod memfd;
 pub(crate) mod pidfd;
 pub(crate) mod raw;

@@ -1,0 +1,177 @@
+//! Starting a process inside a running guest: the parent's side of
+//! [`Guest::exec`](crate::Guest::exec).
+//!
+//! The new process must be a child of the caller (so it can be waited
+//! for) yet live in the guest's PID namespace. Joining a PID namespace
+//! only affects later children (`pid_namespaces(7)`), so the calling
+//! thread joins the guest's for the moment of the clone and leaves it
+//! again (a per-thread setting, safe in multi-threaded programs), with
+//! every signal blocked so no handler can fork meanwhile. The child then
+//! joins the guest's other namespaces with one `setns(2)` on the guest's
+//! pidfd, takes the guest's credentials and execs, following the same
+//! allocation-free path as a spawn.
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::OnceLock;
+
+use nix::sched::CloneFlags;
+
+use super::plan::{CapsPlan, ChildPlan, CredsPlan, ExecPlan, JoinPlan};
+use super::{CHILD_STACK, Spawned, child, finish, max_fd, pipe, spawn_err, stdio_pair};
+use crate::command::{Command, RenderedCommand};
+use crate::context::Namespaces;
+use crate::error::{Error, SpawnError};
+use crate::process::GuestProcess;
+use crate::sys::{dumpable::DumpableGuard, signals::BlockedSignals, stack::ChildStack};
+
+/// What a process entering a guest takes on: the guest's payload's
+/// credentials, capabilities and limits, and its namespaces.
+#[derive(Debug)]
+pub(crate) struct EnterInfo {
+    pub creds: CredsPlan,
+    pub caps: CapsPlan,
+    pub no_new_privs: bool,
+    pub rlimits: Vec<(u32, libc::rlimit64)>,
+    /// The guest's namespaces that differ from the caller's, found on
+    /// first use.
+    namespaces: OnceLock<Namespaces>,
+}
+
+impl EnterInfo {
+    pub(crate) fn new(
+        creds: CredsPlan,
+        caps: CapsPlan,
+        no_new_privs: bool,
+        rlimits: Vec<(u32, libc::rlimit64)>,
+    ) -> Self {
+        EnterInfo { creds, caps, no_new_privs, rlimits, namespaces: OnceLock::new() }
+    }
+
+    /// The namespaces of process `pid` (our guest's PID 1, pinned by
+    /// `pidfd`) that differ from the caller's.
+    fn namespaces(&self, pid: libc::pid_t, pidfd: BorrowedFd<'_>) -> Result<Namespaces, std::io::Error> {
+        if let Some(ns) = self.namespaces.get() {
+            return Ok(*ns);
+        }
+        use std::os::unix::fs::MetadataExt;
+        let mut differ = Namespaces::empty();
+        for (name, ns) in [
+            ("user", Namespaces::USER),
+            ("mnt", Namespaces::MOUNT),
+            ("pid", Namespaces::PID),
+            ("uts", Namespaces::UTS),
+            ("ipc", Namespaces::IPC),
+            ("net", Namespaces::NET),
+            ("cgroup", Namespaces::CGROUP),
+            ("time", Namespaces::TIME),
+        ] {
+            let ours = std::fs::metadata(format!("/proc/thread-self/ns/{name}"))?;
+            let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{name}"))?;
+            if (ours.dev(), ours.ino()) != (theirs.dev(), theirs.ino()) {
+                differ |= ns;
+            }
+        }
+        // The pid still names the guest only if the guest still runs.
+        crate::sys::pidfd::send_signal(pidfd, 0)?;
+        Ok(*self.namespaces.get_or_init(|| differ))
+    }
+}
+
+/// While alive, children of the calling thread are born in another PID
+/// namespace; dropping it restores the thread's own.
+struct PidNsForChildren {
+    own: OwnedFd,
+}
+
+impl PidNsForChildren {
+    fn enter(pidfd: BorrowedFd<'_>) -> std::io::Result<Self> {
+        let own = File::open("/proc/thread-self/ns/pid_for_children")?.into();
+        nix::sched::setns(pidfd, CloneFlags::CLONE_NEWPID)?;
+        Ok(PidNsForChildren { own })
+    }
+}
+
+impl Drop for PidNsForChildren {
+    fn drop(&mut self) {
+        // Returning to the namespace we came from is always permitted.
+        let _ = nix::sched::setns(self.own.as_fd(), CloneFlags::CLONE_NEWPID);
+    }
+}
+
+/// Starts `cmd` inside the guest whose PID 1 is `pid` (pinned by `pidfd`).
+pub(crate) fn exec(
+    guest: &str,
+    pid: libc::pid_t,
+    pidfd: BorrowedFd<'_>,
+    info: &EnterInfo,
+    cgroup_dirs: &[BorrowedFd<'_>],
+    cmd: &Command,
+) -> Result<GuestProcess, Error> {
+    let exited = || Error::Exited { guest: guest.to_string() };
+    let ns = info.namespaces(pid, pidfd).map_err(|e| match e.raw_os_error() {
+        Some(libc::ESRCH | libc::ENOENT) => exited(),
+        _ => SpawnError::new(format!("reading the namespaces of guest {guest:?}"), e).into(),
+    })?;
+    let RenderedCommand { program, argv, envp, search_path, cwd } = cmd.render()?;
+    let (err_r, err_w) = pipe().map_err(spawn_err("creating the error pipe"))?;
+    let stdin = stdio_pair(&cmd.stdin, true).map_err(spawn_err("opening stdin"))?;
+    let stdout = stdio_pair(&cmd.stdout, false).map_err(spawn_err("opening stdout"))?;
+    let stderr = stdio_pair(&cmd.stderr, false).map_err(spawn_err("opening stderr"))?;
+    let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, |f| f.as_raw_fd());
+    let plan = ChildPlan {
+        err_fd: err_w.as_raw_fd(),
+        sync_fd: -1,
+        status_fd: -1,
+        become_root: false,
+        pdeathsig: 0,
+        cgroup_dirs: cgroup_dirs.iter().map(|d| d.as_raw_fd()).collect(),
+        into_cgroup: false,
+        unshare_cgroup: false,
+        time_offsets: None,
+        netns_fd: -1,
+        loopback_up: false,
+        hostname: None,
+        domainname: None,
+        fs: None,
+        rlimits: info.rlimits.clone(),
+        cwd,
+        creds: info.creds.clone(),
+        caps: info.caps,
+        no_new_privs: info.no_new_privs,
+        stdio: [raw(&stdin.child), raw(&stdout.child), raw(&stderr.child)],
+        max_fd: max_fd(),
+        exec: ExecPlan::new(program, search_path, argv, envp, None),
+        join: Some(JoinPlan { pidfd: pidfd.as_raw_fd(), nstype: (ns - Namespaces::PID).bits() as i32 }),
+    };
+    // A process sharing our memory may not join a time namespace
+    // (`setns(2)`, EINVAL/EUSERS): copy the memory for such guests.
+    let share_memory = !ns.contains(Namespaces::TIME);
+    let stack = ChildStack::new(CHILD_STACK).map_err(spawn_err("mapping the child's stack"))?;
+    let dumpable = DumpableGuard::hold();
+    let cloned = {
+        let _blocked = BlockedSignals::block_all().map_err(spawn_err("blocking signals"))?;
+        let _pidns = match ns.contains(Namespaces::PID) {
+            true => Some(PidNsForChildren::enter(pidfd).map_err(|e| match e.raw_os_error() {
+                Some(libc::ESRCH) => exited(),
+                _ => SpawnError::new(format!("joining the PID namespace of guest {guest:?}"), e).into(),
+            })?),
+            false => None,
+        };
+        child::clone_child(&plan, &stack, 0, share_memory, None)
+    };
+    let cloned = cloned.map_err(spawn_err("cloning into the guest"))?;
+    let spawned =
+        Spawned { pid: cloned.pid, pidfd: Some(cloned.pidfd), stack: Some(stack), dumpable: Some(dumpable) };
+    drop(err_w);
+    drop((stdin.child, stdout.child, stderr.child));
+    let pidfd = finish(spawned, err_r, &plan, cmd.get_program()).map_err(|e| match &e {
+        Error::Setup(s)
+            if s.step == crate::Step::JoinGuest && s.source.raw_os_error() == Some(libc::ESRCH) =>
+        {
+            exited()
+        }
+        _ => e,
+    })?;
+    Ok(GuestProcess::new(guest, cloned.pid, pidfd, [stdin.parent, stdout.parent, stderr.parent]))
+}

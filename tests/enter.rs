@@ -1,0 +1,176 @@
+//! Entering a running guest: `Guest::exec` lands in every namespace, the
+//! root and the credentials of the guest, and leaves nothing behind.
+
+mod common;
+
+use common::*;
+use vguest::{
+    CapSet, Capabilities, Command, Context, Error, Filesystem, Guest, IdMap, Namespaces, Rlimit, Stdio, Step,
+    User,
+};
+
+/// A long-running busybox guest.
+fn sleeper(name: &str, ctx: Context) -> Guest {
+    Guest::builder(name)
+        .context(ctx)
+        .filesystem(Filesystem::server(rootfs()))
+        .command(Command::new("/bin/sleep").arg("1000"))
+        .spawn()
+        .unwrap()
+}
+
+fn exec_sh(guest: &Guest, script: &str) -> String {
+    let out = guest
+        .exec(Command::new("/bin/sh").args(["-c", script]).stdout(Stdio::Piped).stderr(Stdio::Piped))
+        .unwrap()
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn status_lines(text: &str, keys: &[&str]) -> Vec<String> {
+    keys.iter().map(|k| format!("{k}: {}", status_field(text, k).unwrap_or("-"))).collect()
+}
+
+#[test]
+fn entered_process_sees_what_the_guest_sees() {
+    if !root_or_skip("enter") {
+        return;
+    }
+    let _s = shared();
+    let caps: CapSet = "chown,kill,net_bind_service".parse().unwrap();
+    let ctx = Context::new()
+        .hostname("entered")
+        .user(User::Id { uid: 33, gid: 33 })
+        .capabilities(Capabilities::only(caps))
+        .rlimit(Rlimit::RLIMIT_NOFILE, 100, 200);
+    let guest = sleeper("enter1", ctx);
+    let out = exec_sh(
+        &guest,
+        r#"
+        hostname
+        ls / | tr '\n' ' '; echo
+        cmp -s /proc/self/mountinfo /proc/1/mountinfo && echo same-mounts
+        cmp -s /proc/self/net/dev /proc/1/net/dev && echo same-net
+        cmp -s /proc/self/cgroup /proc/1/cgroup && echo same-cgroup
+        [ "$(readlink /proc/self/ns/pid)" = "$(readlink /proc/1/ns/pid)" ] && echo same-pidns
+        echo "pid $$"
+        ps -o pid= | wc -l
+        cat /proc/self/status
+        echo ===
+        cat /proc/2/status
+        grep 'open files' /proc/self/limits
+        "#,
+    );
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("entered"));
+    let mut listing: Vec<String> =
+        std::fs::read_dir(rootfs()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    listing.sort();
+    assert_eq!(lines.next().unwrap(), listing.join(" ") + " ");
+    assert_eq!(
+        lines.by_ref().take(4).collect::<Vec<_>>(),
+        ["same-mounts", "same-net", "same-cgroup", "same-pidns"]
+    );
+    let pid: u32 = lines.next().unwrap().strip_prefix("pid ").unwrap().parse().unwrap();
+    assert!(pid > 2 && pid < 100, "guest-side pid {pid}");
+    // init, sleep, the shell, ps, wc: nothing of the host.
+    let count: u32 = lines.next().unwrap().trim().parse().unwrap();
+    assert_eq!(count, 5, "{out}");
+    let rest: Vec<&str> = lines.collect();
+    let split = rest.iter().position(|l| *l == "===").unwrap();
+    let (mine, payload) = (rest[..split].join("\n"), rest[split + 1..].join("\n"));
+    let keys =
+        ["Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp"];
+    assert_eq!(status_lines(&mine, &keys), status_lines(&payload, &keys));
+    assert_eq!(status_field(&mine, "CapEff"), Some(format!("{:016x}", caps.bits()).as_str()));
+    assert_eq!(status_field(&mine, "Uid"), Some("33\t33\t33\t33"));
+    assert!(
+        rest.last().unwrap().split_whitespace().collect::<Vec<_>>().ends_with(&["100", "200", "files"]),
+        "{out}"
+    );
+}
+
+#[test]
+fn exec_follows_user_and_time_namespaces() {
+    if !root_or_skip("enter userns") {
+        return;
+    }
+    let _s = shared();
+    let ctx = Context::new()
+        .namespaces(Namespaces::default() | Namespaces::USER)
+        .uid_map(IdMap::new(0, 400_000, 65_536))
+        .gid_map(IdMap::new(0, 400_000, 65_536))
+        .uptime_from_zero();
+    let guest = sleeper("enter-ns", ctx);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = exec_sh(
+        &guest,
+        "cat /proc/self/uid_map; id -u; cut -d. -f1 /proc/uptime; readlink /proc/self/ns/time",
+    );
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(&words[..4], ["0", "400000", "65536", "0"], "{out}");
+    let uptime: u64 = words[4].parse().unwrap();
+    assert!(uptime < 60, "guest uptime {uptime}");
+    let init_time = std::fs::read_link(format!("/proc/{}/ns/time", guest.id())).unwrap();
+    assert_eq!(words[5], init_time.to_str().unwrap(), "not in the guest's time namespace");
+}
+
+#[test]
+fn exec_errors_are_typed_and_leave_nothing() {
+    if !root_or_skip("enter errors") {
+        return;
+    }
+    let _x = exclusive();
+    let mut guest = sleeper("enter-err", Context::new());
+    let before = HostState::capture();
+    let err = guest.exec(Command::new("/no/such/program")).map(|_| ()).unwrap_err();
+    assert_eq!((err.step(), err.raw_os_error()), (Some(Step::Exec), Some(libc::ENOENT)), "{err}");
+    let err = guest.exec(Command::new("no-such-program")).map(|_| ()).unwrap_err();
+    assert_eq!(err.step(), Some(Step::ResolveProgram), "{err}");
+    before.assert_unchanged("failed execs");
+
+    guest.kill().unwrap();
+    guest.wait().unwrap();
+    let before = HostState::capture();
+    let err = guest.exec(Command::new("/bin/true")).map(|_| ()).unwrap_err();
+    assert!(matches!(&err, Error::Exited { guest } if guest == "enter-err"), "{err}");
+    before.assert_unchanged("exec into an exited guest");
+
+    // Exited but not yet reaped: the pidfd still names a zombie.
+    let mut guest = sleeper("enter-zombie", Context::new());
+    let p = guest.exec(Command::new("/bin/true")).unwrap();
+    drop(p);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(guest.id() as i32), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let before = HostState::capture();
+    let err = guest.exec(Command::new("/bin/true")).map(|_| ()).unwrap_err();
+    assert!(matches!(&err, Error::Exited { .. }), "{err}");
+    before.assert_unchanged("exec into a dead guest");
+    guest.wait().unwrap();
+}
+
+#[test]
+fn a_thousand_execs_leave_no_zombies() {
+    if !root_or_skip("1000 execs") {
+        return;
+    }
+    let _s = shared();
+    let guest = sleeper("enter-many", Context::new());
+    for i in 0..1000 {
+        let status = guest.exec(Command::new("/bin/true")).unwrap().wait().unwrap();
+        assert!(status.success(), "exec {i}: {status}");
+    }
+    // Inside: only init, the sleeping payload, the shell and ps.
+    let out = exec_sh(&guest, "ps -o stat=,pid= > /tmp/ps; cat /tmp/ps");
+    assert!(!out.lines().any(|l| l.trim_start().starts_with('Z')), "zombies inside: {out}");
+    assert_eq!(out.lines().count(), 4, "{out}");
+    // Outside: the guest's init is our only child from this guest, and
+    // no zombie of ours remains.
+    for pid in children() {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(!stat.contains(") Z "), "zombie child {pid}: {stat}");
+    }
+}
