@@ -7,6 +7,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
+use crate::attach::AttachedGuest;
 use crate::command::Command;
 use crate::context::{Context, Signal};
 use crate::error::Error;
@@ -208,6 +209,11 @@ impl fmt::Display for ExitStatus {
             _ => write!(f, "wait status {:#x}", self.raw),
         }
     }
+}
+
+/// The shell [`Guest::enter`] runs: `/bin/sh -l` with the caller's `TERM`.
+pub(crate) fn login_shell() -> Command {
+    Command::new("/bin/sh").arg("-l").env("TERM", std::env::var_os("TERM").unwrap_or_else(|| "dumb".into()))
 }
 
 /// A running guest.
@@ -418,9 +424,20 @@ impl Guest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn enter(&self) -> Result<ExitStatus, Error> {
-        let shell =
-            Command::new("/bin/sh").arg("-l").env("TERM", std::env::var_os("TERM").unwrap_or("dumb".into()));
-        self.exec(shell)?.wait()
+        self.exec(login_shell())?.wait()
+    }
+
+    /// Finds a running guest by the host pid of its PID 1 (as
+    /// [`detach`](Self::detach) or [`id`](Self::id) returned it), to
+    /// enter a guest that another process spawned.
+    ///
+    /// ```no_run
+    /// let guest = vguest::Guest::attach(4242)?;
+    /// let status = guest.exec(vguest::Command::new("/bin/true"))?.wait()?;
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn attach(pid: u32) -> Result<AttachedGuest, Error> {
+        AttachedGuest::attach(pid)
     }
 
     /// Lets the guest run on after this handle is dropped: nothing is

@@ -23,6 +23,7 @@
 //! Guests need root (or `CAP_SYS_ADMIN` and friends) and Linux 5.11 or
 //! later on x86_64 or aarch64.
 
+mod attach;
 mod command;
 mod context;
 mod error;
@@ -32,6 +33,7 @@ mod process;
 mod spawn;
 mod sys;
 
+pub use attach::AttachedGuest;
 pub use command::{Command, CommandError, DEFAULT_PATH, Stdio};
 pub use context::{
     CapSet, Capabilities, Capability, Context, ContextError, IdMap, Namespaces, RLIM_INFINITY, Rlimit,

@@ -174,3 +174,47 @@ fn a_thousand_execs_leave_no_zombies() {
         assert!(!stat.contains(") Z "), "zombie child {pid}: {stat}");
     }
 }
+
+#[test]
+fn attach_enters_a_guest_by_pid_with_its_identity() {
+    if !root_or_skip("attach") {
+        return;
+    }
+    let _s = shared();
+    let caps: CapSet = "kill,setuid".parse().unwrap();
+    let ctx = Context::new()
+        .namespaces(Namespaces::default() | Namespaces::USER)
+        .uid_map(IdMap::new(0, 500_000, 65_536))
+        .gid_map(IdMap::new(0, 500_000, 65_536))
+        .user(User::Id { uid: 70, gid: 71 })
+        .groups([72])
+        .capabilities(Capabilities::only(caps))
+        .rlimit(Rlimit::RLIMIT_NOFILE, 77, 88);
+    let guest = sleeper("attached", ctx);
+    let attached = Guest::attach(guest.id()).unwrap();
+    assert!(attached.is_running());
+    let out = attached
+        .exec(
+            Command::new("/bin/sh")
+                .args(["-c", "hostname; id; cat /proc/self/status; grep 'open files' /proc/self/limits"])
+                .stdout(Stdio::Piped),
+        )
+        .unwrap()
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = String::from_utf8(out.stdout).unwrap();
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("attached"));
+    assert_eq!(lines.next(), Some("uid=70 gid=71 groups=72"), "{out}");
+    assert_eq!(status_field(&out, "CapEff"), Some(format!("{:016x}", caps.bits()).as_str()));
+    assert_eq!(status_field(&out, "CapBnd"), Some(format!("{:016x}", caps.bits()).as_str()));
+    assert_eq!(status_field(&out, "NoNewPrivs"), Some("1"));
+    assert!(out.contains("77                   88"), "{out}");
+    drop(guest);
+    assert!(!attached.is_running());
+    let err = attached.exec(Command::new("/bin/true")).map(|_| ()).unwrap_err();
+    assert!(matches!(err, Error::Exited { .. }), "{err}");
+    let err = Guest::attach(attached.id()).map(|_| ()).unwrap_err();
+    assert!(matches!(err, Error::Exited { .. }), "{err}");
+}

@@ -32,7 +32,7 @@ pub use self::namespaces::Namespaces;
 pub use self::rlimit::{RLIM_INFINITY, Rlimit};
 pub use nix::sys::signal::Signal;
 
-pub(crate) use self::apply::{CapsPlan, CredsPlan, time_offsets};
+pub(crate) use self::apply::{CapsPlan, CredsPlan, last_cap, time_offsets};
 use self::ids::render_map;
 pub(crate) use self::rlimit::RlimitSetting;
 use self::rlimit::name as rlimit_name;

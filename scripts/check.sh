@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The checks every commit passes before it lands: formatting, lints, docs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet

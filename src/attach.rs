@@ -1,0 +1,222 @@
+//! Guests this process did not spawn: found by the host pid of their
+//! PID 1, for a guest manager that starts guests in one command and
+//! enters them from another (`vserver NAME enter`).
+
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use crate::command::Command;
+use crate::context::{CapsPlan, CredsPlan, Signal, last_cap};
+use crate::error::Error;
+use crate::guest::ExitStatus;
+use crate::process::GuestProcess;
+use crate::spawn::enter::{self, EnterInfo};
+use crate::sys::pidfd;
+
+/// A running guest found by pid rather than spawned by this process.
+///
+/// Attaching opens a pidfd first and reads the guest's identity after,
+/// then checks the process still runs, so a recycled pid can never be
+/// mistaken for the guest. Processes started with [`exec`](Self::exec)
+/// take on the ids, capability sets, rlimits and `no_new_privs` that the
+/// guest's PID 1 has, which the spawn gave it equal to its payload's.
+///
+/// ```no_run
+/// use vguest::{Command, Guest};
+///
+/// // In one program: start a guest and let it outlive us.
+/// let pid = Guest::builder("web1").command(Command::new("/sbin/init")).spawn()?.detach();
+/// // Later, in another: enter it.
+/// let guest = Guest::attach(pid)?;
+/// guest.exec(Command::new("/bin/hostname"))?.wait()?;
+/// # Ok::<(), vguest::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct AttachedGuest {
+    name: String,
+    pid: libc::pid_t,
+    pidfd: OwnedFd,
+    enter: EnterInfo,
+}
+
+fn attach_err(pid: u32) -> impl Fn(std::io::Error) -> Error {
+    move |e| match e.raw_os_error() {
+        Some(libc::ESRCH | libc::ENOENT) => Error::Exited { guest: format!("pid {pid}") },
+        _ => Error::Guest { op: "attaching to", guest: format!("pid {pid}"), source: e },
+    }
+}
+
+/// Parses a `/proc/PID/status` line of whitespace-separated decimals.
+fn numbers(status: &str, key: &str) -> Vec<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .map(|line| line.split_whitespace().filter_map(|w| w.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+fn mask(status: &str, key: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0)
+}
+
+/// Translates host id `id` into the guest's user namespace through the
+/// text of its `uid_map`/`gid_map` (an identity map without one).
+fn to_inside(map: &str, id: u32) -> Option<u32> {
+    map.lines().find_map(|l| {
+        let v: Vec<u64> = l.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        let (inside, outside, count) = (*v.first()?, *v.get(1)?, *v.get(2)?);
+        let id = u64::from(id);
+        (id >= outside && id < outside + count).then(|| (inside + id - outside) as u32)
+    })
+}
+
+impl AttachedGuest {
+    pub(crate) fn attach(pid: u32) -> Result<AttachedGuest, Error> {
+        let err = attach_err(pid);
+        let raw =
+            libc::pid_t::try_from(pid).map_err(|_| err(std::io::Error::from_raw_os_error(libc::ESRCH)))?;
+        let pidfd = pidfd_open(raw).map_err(&err)?;
+        let read = |file: &str| std::fs::read_to_string(format!("/proc/{pid}/{file}"));
+        let status = read("status").map_err(&err)?;
+        let (uid_map, gid_map) = (read("uid_map").map_err(&err)?, read("gid_map").map_err(&err)?);
+        let mut rlimits = Vec::new();
+        for resource in 0..16u32 {
+            let mut limit = libc::rlimit64 { rlim_cur: 0, rlim_max: 0 };
+            // SAFETY: prlimit64 with a null new limit only writes `limit`.
+            let ret = unsafe { libc::prlimit64(raw, resource as _, std::ptr::null(), &mut limit) };
+            if ret == 0 {
+                rlimits.push((resource, limit));
+            }
+        }
+        // Everything read above described the guest only if it still runs.
+        pidfd::send_signal(pidfd.as_fd(), 0).map_err(&err)?;
+
+        let host_uid = numbers(&status, "Uid");
+        let host_gid = numbers(&status, "Gid");
+        let host_groups = numbers(&status, "Groups");
+        let inside_uid = |id| to_inside(&uid_map, id).unwrap_or(65_534);
+        let inside_gid = |id| to_inside(&gid_map, id).unwrap_or(65_534);
+        let creds = CredsPlan {
+            uid: inside_uid(host_uid.get(1).copied().unwrap_or(0)),
+            gid: inside_gid(host_gid.get(1).copied().unwrap_or(0)),
+            groups: host_groups.iter().map(|g| inside_gid(*g)).collect(),
+            set_groups: !read("setgroups").is_ok_and(|s| s.trim() == "deny"),
+        };
+        let caps = CapsPlan {
+            last_cap: last_cap()?,
+            bounding: mask(&status, "CapBnd"),
+            effective: mask(&status, "CapEff"),
+            permitted: mask(&status, "CapPrm"),
+            inheritable: mask(&status, "CapInh"),
+            ambient: mask(&status, "CapAmb"),
+        };
+        let no_new_privs = numbers(&status, "NoNewPrivs").first() == Some(&1);
+        let enter = EnterInfo::new(creds, caps, no_new_privs, rlimits);
+        Ok(AttachedGuest { name: format!("pid {pid}"), pid: raw, pidfd, enter })
+    }
+
+    /// The host pid of the guest's PID 1.
+    ///
+    /// ```no_run
+    /// let guest = vguest::Guest::attach(4242)?;
+    /// assert_eq!(guest.id(), 4242);
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// A pidfd of the guest's PID 1.
+    ///
+    /// ```no_run
+    /// let guest = vguest::Guest::attach(4242)?;
+    /// let fd = guest.pidfd();
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// Whether the guest still runs.
+    ///
+    /// ```no_run
+    /// let guest = vguest::Guest::attach(4242)?;
+    /// if !guest.is_running() {
+    ///     println!("gone");
+    /// }
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn is_running(&self) -> bool {
+        pidfd::send_signal(self.pidfd.as_fd(), 0).is_ok()
+    }
+
+    /// Starts `command` inside the guest, as [`Guest::exec`](crate::Guest::exec) does.
+    ///
+    /// ```no_run
+    /// use vguest::{Command, Stdio};
+    ///
+    /// let guest = vguest::Guest::attach(4242)?;
+    /// let out = guest.exec(Command::new("/bin/ps").stdout(Stdio::Piped))?.output()?;
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn exec(&self, command: Command) -> Result<GuestProcess, Error> {
+        enter::exec(&self.name, self.pid, self.pidfd.as_fd(), &self.enter, &[], &command)
+    }
+
+    /// Runs an interactive login shell inside the guest and waits for it.
+    ///
+    /// ```no_run
+    /// let status = vguest::Guest::attach(4242)?.enter()?;
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn enter(&self) -> Result<ExitStatus, Error> {
+        self.exec(crate::guest::login_shell())?.wait()
+    }
+
+    /// Sends `signal` to the guest's PID 1.
+    ///
+    /// ```no_run
+    /// let guest = vguest::Guest::attach(4242)?;
+    /// guest.signal(vguest::Signal::SIGTERM)?;
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn signal(&self, signal: Signal) -> Result<(), Error> {
+        pidfd::send_signal(self.pidfd.as_fd(), signal as i32).map_err(attach_err(self.pid as u32))
+    }
+}
+
+/// `pidfd_open(2)`.
+fn pidfd_open(pid: libc::pid_t) -> std::io::Result<OwnedFd> {
+    // SAFETY: plain integer arguments.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if ret < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_parsing() {
+        let status = "Uid:\t33\t33\t33\t33\nGroups:\t4 24 \nCapEff:\t00000000a80425fb\nNoNewPrivs:\t1\n";
+        assert_eq!(numbers(status, "Uid"), [33, 33, 33, 33]);
+        assert_eq!(numbers(status, "Groups"), [4, 24]);
+        assert_eq!(mask(status, "CapEff"), 0xa80425fb);
+        assert_eq!(mask(status, "CapAmb"), 0);
+    }
+
+    #[test]
+    fn id_translation() {
+        let map = "         0     100000      65536\n";
+        assert_eq!(to_inside(map, 100_033), Some(33));
+        assert_eq!(to_inside(map, 5), None);
+        assert_eq!(to_inside("0 0 4294967295\n", 1000), Some(1000));
+    }
+}
