@@ -19,7 +19,7 @@
 #         (user.slice/session.scope) that already holds another process, so
 #         the kernel refuses to enable controllers for groups below it (the
 #         "no internal processes" rule: EBUSY on cgroup.subtree_control).
-#         The binaries named in VGUEST_VM_LEAF (default: resources) run from
+#         The binaries named in VGUEST_VM_LEAF (default: core resources) run from
 #         there with VGUEST_TEST_CGROUP_SCENARIO=occupied-leaf, and must pass:
 #         the tests themselves assert what the library does there (a typed
 #         error that explains delegation, or a working default), never a
@@ -39,7 +39,7 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=755 tmpfs /run
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 # The host's configuration: TARGET_TMPDIR, MANIFEST_DIR, MODULES, TESTS,
-# TEST_ARGS, LEAF, BINARY_TIMEOUT and exported VGUEST_TEST_* variables.
+# TEST_ARGS, LEAF, BINARY_TIMEOUT, PRE and exported VGUEST_TEST_* variables.
 . /vguest/config
 
 say() { echo "== vm: $*"; }
@@ -70,6 +70,11 @@ export RUST_BACKTRACE=1 VGUEST_TEST_BUSYBOX=/bin/busybox
 
 total_passed=0 total_failed=0 total_skipped=0 status=0
 
+if [ -n "$PRE" ]; then
+    say "running VGUEST_VM_PRE"
+    sh -c "$PRE" || { say "VGUEST_VM_PRE failed"; status=1; }
+fi
+
 # Adds the counts of one binary's output ($1) to the totals.
 count() {
     # shellcheck disable=SC2046 # three numbers
@@ -84,7 +89,8 @@ count() {
 run_binary() {
     phase=$1 name=$2 bin=$3
     shift 3
-    say "$phase: $name on cgroup layout v2 (cgroup $(cut -d: -f3 /proc/self/cgroup) for the runner$( [ "$phase" = leaf ] && echo ", moved to $leaf"))"
+    if [ "$phase" = leaf ]; then where="in ${leaf#"$cg"}, an occupied leaf"; else where="in the root cgroup"; fi
+    say "$phase: $name on cgroup layout v2 (runner $where)"
     t0=$(cut -d' ' -f1 /proc/uptime)
     # --show-output prints what passing tests printed, so every "SKIP ..."
     # reason reaches the log.
@@ -128,6 +134,7 @@ done
 check_leaks root
 [ "$ran" -gt 0 ] || { say "no test binary to run"; status=1; }
 say "root phase: $total_passed passed, $total_failed failed"
+root_passed=$total_passed root_failed=$total_failed
 
 # The systemd host's case: an occupied, non-root leaf.
 leaf=$cg/user.slice/session.scope
@@ -145,21 +152,25 @@ if (echo +memory >$leaf/cgroup.subtree_control) 2>/dev/null; then
 else
     say "leaf: as expected the kernel refuses to enable memory below the occupied leaf $leaf (EBUSY: no internal processes)"
 fi
-leaf_ran=0
 export VGUEST_TEST_CGROUP_SCENARIO=occupied-leaf
 for entry in $TESTS; do
     name=${entry%%=*}
     case " $LEAF " in
     *" $name "*)
         run_binary leaf "$name" "/vguest/tests/${entry#*=}" sh -c 'echo $$ >'"$leaf"'/cgroup.procs && exec "$@"' sh
-        leaf_ran=$((leaf_ran + 1))
         ;;
     esac
 done
-[ "$leaf_ran" -gt 0 ] || say "SKIP leaf phase: no test binary named $LEAF in this build"
+for name in $LEAF; do
+    case " $TESTS " in
+    *" $name="*) ;;
+    *) say "SKIP leaf phase for $name: no such test binary in this build (or not selected)" ;;
+    esac
+done
 kill $holder
 wait $holder 2>/dev/null
 check_leaks leaf
+say "leaf phase: $((total_passed - root_passed)) passed, $((total_failed - root_failed)) failed"
 
 if [ -s /tmp/skips ]; then
     say "skipped or scaled down on v2:"

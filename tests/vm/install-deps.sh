@@ -14,6 +14,7 @@
 #   busybox-static   the guest's userland (a static binary needs no libraries)
 #   cpio             packs the initramfs
 #   xz-utils         unpacks the kernel image
+#   python3          reads cargo's JSON messages (if not there already)
 #
 # The kernel: Debian's current linux-image-<abi>-amd64 (the one the
 # linux-image-amd64 metapackage depends on; VGUEST_VM_KERNEL_PKG overrides),
@@ -83,6 +84,7 @@ install_packages() {
     for pkg in busybox-static cpio xz-utils; do
         installed "$pkg" || need+=("$pkg")
     done
+    command -v python3 >/dev/null || need+=(python3)
     if [ ${#need[@]} -gt 0 ]; then
         apt_update
         log "installing ${need[*]}"

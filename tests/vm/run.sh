@@ -21,7 +21,8 @@
 #                            for the library's unit tests); default all
 #   VGUEST_VM_TEST_ARGS      arguments for every binary (filters, --skip NAME)
 #   VGUEST_VM_LEAF           binaries that also run from an occupied non-root
-#                            leaf cgroup, as on a systemd host (default: resources)
+#                            leaf cgroup, as on a systemd host (default: core
+#                            resources: lifecycle and the cgroup layer)
 #   VGUEST_VM_TIMEOUT        seconds before QEMU is killed (default 2400)
 #   VGUEST_VM_BINARY_TIMEOUT seconds one binary may take inside (default 1200)
 #   VGUEST_VM_MEM, VGUEST_VM_CPUS   guest size (default 2048 MiB, 2 cpus)
@@ -29,6 +30,8 @@
 #                            network and filesystem layers need)
 #   VGUEST_VM_KERNEL_PKG     the Debian kernel package (default: current)
 #   VGUEST_VM_HOST_TOOLS     host programs packed with their libraries (default: ip)
+#   VGUEST_VM_PRE            a shell command run inside before the tests (to
+#                            look around while debugging; its failure fails the run)
 #   VGUEST_TEST_*            passed on to the tests inside
 # Inside, VGUEST_TEST_SLOW_HOST=1 tells the tests that fork+exec costs about
 # 20 times as much as on the host (software emulation), so the few tests that
@@ -156,8 +159,9 @@ q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
     echo "MODULES=$(q "$modules")"
     echo "TESTS=$(q "${tests[*]}")"
     echo "TEST_ARGS=$(q "$test_args")"
-    echo "LEAF=$(q "${VGUEST_VM_LEAF:-resources}")"
+    echo "LEAF=$(q "${VGUEST_VM_LEAF:-core resources}")"
     echo "BINARY_TIMEOUT=$(q "${VGUEST_VM_BINARY_TIMEOUT:-1200}")"
+    echo "PRE=$(q "${VGUEST_VM_PRE:-}")"
     echo "export VGUEST_TEST_SLOW_HOST=1"
     while IFS= read -r var; do
         echo "export $var=$(q "${!var}")"
