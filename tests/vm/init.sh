@@ -110,9 +110,22 @@ run_binary() {
     [ "$rc" = 0 ] || status=1
 }
 
-# Cgroups and links the tests left behind (this script's own excepted).
+# Cgroups and links the tests left behind (this script's own excepted). An
+# empty parent named vguest (no children, no processes) may stay: the
+# library shares it between guests.
 check_leaks() {
-    left=$(cd $cg && find . -mindepth 1 -type d | sed 's|^\./||' | grep -v -e '^user\.slice$' -e '^user\.slice/session\.scope$')
+    left=$(cd $cg && find . -mindepth 1 -type d | sed 's|^\./||' | grep -v -e '^user\.slice$' -e '^user\.slice/session\.scope$' |
+        while read -r dir; do
+            case "$dir" in
+            vguest | */vguest)
+                if [ -z "$(find "$cg/$dir" -mindepth 1 -type d)" ] && [ ! -s "$cg/$dir/cgroup.procs" ]; then
+                    say "$1: note: empty parent group /$dir is still there" >&2
+                    continue
+                fi
+                ;;
+            esac
+            echo "$dir"
+        done)
     if [ -n "$left" ]; then
         say "$1: LEAK: cgroups left behind: $(echo "$left" | tr '\n' ' ')"
         status=1

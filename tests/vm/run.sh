@@ -26,6 +26,8 @@
 #   VGUEST_VM_TIMEOUT        seconds before QEMU is killed (default 2400)
 #   VGUEST_VM_BINARY_TIMEOUT seconds one binary may take inside (default 1200)
 #   VGUEST_VM_MEM, VGUEST_VM_CPUS   guest size (default 2048 MiB, 2 cpus)
+#   VGUEST_VM_ACCEL          kvm, tcg or auto (default: kvm only where the CPU
+#                            flags show vmx or svm and /dev/kvm is writable)
 #   VGUEST_VM_MODULES        kernel modules to load (default: what the
 #                            network and filesystem layers need)
 #   VGUEST_VM_KERNEL_PKG     the Debian kernel package (default: current)
@@ -173,14 +175,20 @@ say "initramfs: $(du -m "$vm_dir/initramfs.cpio" | cut -f1) MiB, ${#tests[@]} te
 
 # KVM only where the CPU shows hardware virtualisation: this machine kind's
 # nested /dev/kvm cannot boot a stock kernel, software emulation can.
-if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
+# VGUEST_VM_ACCEL=kvm or tcg overrides the choice.
+accel_choice=${VGUEST_VM_ACCEL:-auto}
+if [ "$accel_choice" = auto ]; then
+    accel_choice=tcg
+    if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then accel_choice=kvm; fi
+fi
+if [ "$accel_choice" = kvm ]; then
     accel=(-accel kvm -cpu host)
 else
     # shellcheck disable=SC2054 # "tcg,thread=multi" is one argument
     accel=(-accel tcg,thread=multi -cpu max)
 fi
 log=$vm_dir/console.log
-say "booting ($(echo "${accel[1]}" | cut -d, -f1), ${VGUEST_VM_CPUS:-2} cpus, ${VGUEST_VM_MEM:-2048} MiB); console log in $log"
+say "booting ($accel_choice, ${VGUEST_VM_CPUS:-2} cpus, ${VGUEST_VM_MEM:-2048} MiB); console log in $log"
 t_boot=$(date +%s)
 set +e
 # timeout signals only QEMU, the process it starts; the serial console's
