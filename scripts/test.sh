@@ -35,7 +35,7 @@ read -r host_passed host_failed < <(awk '/^test result:/ {
     } END { print p + 0, f + 0 }' "$logs/host")
 [ "$host_status" = 0 ] || [ "$host_failed" -gt 0 ] || host_failed=1
 
-vm_passed=0 vm_failed=0 vm_status=0
+vm_passed=0 vm_failed=0 vm_skipped=0 vm_status=0
 if [ "${VGUEST_NO_VM:-0}" = 1 ]; then
     echo "== vm: skipped (VGUEST_NO_VM=1)"
 else
@@ -43,11 +43,11 @@ else
     tests/vm/run.sh 2>&1 | tee "$logs/vm"
     vm_status=${PIPESTATUS[0]}
     set -e
-    read -r vm_passed vm_failed < <(sed -n 's/^vm (v2): \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$logs/vm" | tail -1) || true
-    vm_passed=${vm_passed:-0} vm_failed=${vm_failed:-0}
+    read -r vm_passed vm_failed vm_skipped < <(sed -n 's/^vm (v2): \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped.*/\1 \2 \3/p' "$logs/vm" | tail -1) || true
+    vm_passed=${vm_passed:-0} vm_failed=${vm_failed:-0} vm_skipped=${vm_skipped:-0}
     [ "$vm_status" = 0 ] || [ "$vm_failed" -gt 0 ] || vm_failed=1
 fi
 
-echo "== host ($layout): $host_passed passed, $host_failed failed; vm (v2): $vm_passed passed, $vm_failed failed"
+echo "== host ($layout): $host_passed passed, $host_failed failed; vm (v2): $vm_passed passed, $vm_failed failed, $vm_skipped skipped"
 echo "total: $((host_passed + vm_passed)) passed, $((host_failed + vm_failed)) failed"
 [ "$host_status" = 0 ] && [ "$vm_status" = 0 ]

@@ -39,7 +39,8 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=755 tmpfs /run
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 # The host's configuration: TARGET_TMPDIR, MANIFEST_DIR, MODULES, TESTS,
-# TEST_ARGS, LEAF, BINARY_TIMEOUT, PRE and exported VGUEST_TEST_* variables.
+# TEST_ARGS, ARGS_<binary>, LEAF, BINARY_TIMEOUT, PRE and exported
+# VGUEST_TEST_* variables.
 . /vguest/config
 
 say() { echo "== vm: $*"; }
@@ -75,11 +76,14 @@ if [ -n "$PRE" ]; then
     sh -c "$PRE" || { say "VGUEST_VM_PRE failed"; status=1; }
 fi
 
-# Adds the counts of one binary's output ($1) to the totals.
+# The counts of one binary's output ($1): passed, failed, and skipped (tests
+# that printed "SKIP reason" plus tests filtered out by arguments).
 count() {
     # shellcheck disable=SC2046 # three numbers
     set -- $(awk '/^test result:/ {
-            for (i = 2; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) }
+            for (i = 2; i <= NF; i++) {
+                if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1); if ($i ~ /^filtered/) s += $(i-1)
+            }
         } /^SKIP / { s++ } END { print p + 0, f + 0, s + 0 }' "$1")
     passed=$1 failed=$2 skipped=$3
 }
@@ -94,8 +98,10 @@ run_binary() {
     t0=$(cut -d' ' -f1 /proc/uptime)
     # --show-output prints what passing tests printed, so every "SKIP ..."
     # reason reaches the log.
-    # shellcheck disable=SC2086 # TEST_ARGS are words
-    { "$@" timeout -s KILL "$BINARY_TIMEOUT" "$bin" --show-output $TEST_ARGS; echo $? >/tmp/rc; } 2>&1 | tee /tmp/out
+    eval "args=\${ARGS_$(echo "$name" | tr -c 'A-Za-z0-9_\n' _):-}"
+    [ -z "$TEST_ARGS$args" ] || say "$phase: $name with arguments:$TEST_ARGS $args"
+    # shellcheck disable=SC2086 # the arguments are words
+    { "$@" timeout -s KILL "$BINARY_TIMEOUT" "$bin" --show-output $TEST_ARGS $args; echo $? >/tmp/rc; } 2>&1 | tee /tmp/out
     rc=$(cat /tmp/rc)
     count /tmp/out
     if [ "$rc" != 0 ] && [ "$failed" = 0 ]; then

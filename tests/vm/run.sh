@@ -20,6 +20,7 @@
 #   VGUEST_VM_TESTS          binaries to run (names as in tests/NAME.rs, "vguest"
 #                            for the library's unit tests); default all
 #   VGUEST_VM_TEST_ARGS      arguments for every binary (filters, --skip NAME)
+#   VGUEST_VM_ARGS_<binary>  arguments for one binary (VGUEST_VM_ARGS_net="--skip x")
 #   VGUEST_VM_LEAF           binaries that also run from an occupied non-root
 #                            leaf cgroup, as on a systemd host (default: core
 #                            resources: lifecycle and the cgroup layer)
@@ -161,6 +162,11 @@ q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
     echo "MODULES=$(q "$modules")"
     echo "TESTS=$(q "${tests[*]}")"
     echo "TEST_ARGS=$(q "$test_args")"
+    for entry in "${tests[@]}"; do
+        var=VGUEST_VM_ARGS_${entry%%=*}
+        var=${var//[^A-Za-z0-9_]/_}
+        echo "ARGS_${var#VGUEST_VM_ARGS_}=$(q "${!var:-}")"
+    done
     echo "LEAF=$(q "${VGUEST_VM_LEAF:-core resources}")"
     echo "BINARY_TIMEOUT=$(q "${VGUEST_VM_BINARY_TIMEOUT:-1200}")"
     echo "PRE=$(q "${VGUEST_VM_PRE:-}")"
