@@ -300,10 +300,11 @@ fn spawning_from_busy_allocating_threads_never_hangs() {
             })
         })
         .collect();
+    let spawns = repeats("busy threads", 2000, 100);
     let (tx, rx) = std::sync::mpsc::channel();
     let spawner = std::thread::spawn(move || {
         let builder = Guest::builder("busy").command(Command::new("/bin/true"));
-        for i in 0..2000 {
+        for i in 0..spawns {
             let status = builder.spawn().unwrap().wait().unwrap();
             assert!(status.success(), "spawn {i}: {status}");
         }
@@ -311,7 +312,7 @@ fn spawning_from_busy_allocating_threads_never_hangs() {
     });
     let done = rx.recv_timeout(Duration::from_secs(600));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    assert!(done.is_ok(), "2000 spawns did not finish in 10 minutes: hang");
+    assert!(done.is_ok(), "{spawns} spawns did not finish in 10 minutes: hang");
     spawner.join().unwrap();
     for w in workers {
         w.join().unwrap();

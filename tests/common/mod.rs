@@ -27,6 +27,33 @@ pub fn cgroup_layout() -> &'static str {
     }
 }
 
+/// True on a host where fork+exec costs far more than on hardware: the
+/// pure cgroup v2 test VM (`tests/vm/run.sh`) runs under software
+/// emulation, about 20 times slower, and sets `VGUEST_TEST_SLOW_HOST=1`.
+pub fn slow_host() -> bool {
+    std::env::var_os("VGUEST_TEST_SLOW_HOST").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// How many times a test repeats its work: `normal`, or `slow` on a slow
+/// host, which the test then says (never silently).
+pub fn repeats(test: &str, normal: usize, slow: usize) -> usize {
+    if slow_host() {
+        eprintln!(
+            "SCALED {test}: {slow} instead of {normal} rounds (VGUEST_TEST_SLOW_HOST: fork+exec is slow here)"
+        );
+        return slow;
+    }
+    normal
+}
+
+/// True when the test VM runs this binary the way a systemd host would:
+/// from a non-root leaf cgroup that already holds another process, where
+/// the kernel refuses to enable controllers below it ("no internal
+/// processes", cgroups(7)). Tests assert what the library does there.
+pub fn occupied_leaf() -> bool {
+    std::env::var_os("VGUEST_TEST_CGROUP_SCENARIO").is_some_and(|v| v == "occupied-leaf")
+}
+
 /// Tests that count this process's fds or children take the write side;
 /// every other test takes the read side, so counts are not disturbed.
 static SERIAL: RwLock<()> = RwLock::new(());
