@@ -166,7 +166,7 @@ fn orphans_are_reaped_by_the_builtin_init() {
     }
     let _s = shared();
     // Three orphans that die quickly, then a payload that lives on.
-    let script = "for i in 1 2 3; do (sleep 0.1 &) ; done; echo started; sleep 2";
+    let script = "for i in 1 2 3; do (sleep 0.1 &) ; done; echo started; sleep 60";
     let mut guest = Guest::builder("reaper")
         .command(Command::new("/bin/sh").args(["-c", script]).stdout(Stdio::Piped))
         .spawn()
@@ -174,11 +174,18 @@ fn orphans_are_reaped_by_the_builtin_init() {
     let mut line = String::new();
     BufReader::new(guest.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line, "started\n");
-    std::thread::sleep(Duration::from_millis(800));
-    // PID 1's children: only the payload, none of them a zombie.
+    // PID 1's children: once the orphans are gone (they sleep 0.1 s),
+    // only the payload, and it is no zombie. Polled, not timed.
     let init = guest.id();
-    let kids = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
-    let kids: Vec<&str> = kids.split_whitespace().collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let kids = loop {
+        let text = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+        let kids: Vec<String> = text.split_whitespace().map(String::from).collect();
+        if kids.len() == 1 || Instant::now() > deadline {
+            break kids;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(kids.len(), 1, "init's children: {kids:?}");
     let state = std::fs::read_to_string(format!("/proc/{}/status", kids[0])).unwrap();
     assert_ne!(status_field(&state, "State").map(|s| &s[..1]), Some("Z"));
