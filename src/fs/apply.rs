@@ -72,29 +72,35 @@ fn child_root(root: &RootPlan) -> Result<Fd, Errno> {
             call::move_mount(tree.0, c"", libc::AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH)?;
             Ok(tree)
         }
-        RootPlan::Overlay { lowerdir, upper, attach } => {
+        RootPlan::Overlay { lowerdir, lower_rest, upper, attach } => {
+            let mut lower_buf = [0u8; PATH_MAX];
             let mut upper_buf = [0u8; 64];
             let mut work_buf = [0u8; 64];
-            // Holds a scratch tmpfs until the overlay has taken it.
-            let mut _scratch: Option<Fd> = None;
-            let (upperdir, workdir): (&CStr, &CStr) = match upper {
-                UpperPlan::Dir { upper, work } => (upper, work),
+            // Hold the template and the scratch tmpfs open until the
+            // overlay has taken its own references to them.
+            let (_top, _scratch);
+            let (lowerdir, upperdir, workdir): (&CStr, &CStr, &CStr) = match upper {
+                UpperPlan::Dir { upper, work } => (lowerdir, upper, work),
                 UpperPlan::Tmpfs { size } => {
+                    // Overlayfs takes layers only from attached mounts
+                    // (clone_private_mount() before Linux 6.15), so the
+                    // scratch tmpfs is attached over the top template,
+                    // which stays reachable through an fd opened first.
+                    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+                    let top = fd(call::openat(libc::AT_FDCWD, attach, flags, 0))?;
                     let tmp = new_fs(c"tmpfs", &[(c"size", Some(size)), (c"mode", Some(c"755"))], 0)?;
+                    call::move_mount(tmp.0, c"", libc::AT_FDCWD, attach, MOVE_MOUNT_F_EMPTY_PATH)?;
                     call::mkdirat(tmp.0, c"upper", 0o755)?;
                     call::mkdirat(tmp.0, c"work", 0o755)?;
-                    // The detached tmpfs is reachable as /proc/self/fd/N.
+                    let lower = fd_path(&mut lower_buf, top.0, lower_rest.to_bytes())?;
                     let up = fd_path(&mut upper_buf, tmp.0, b"/upper")?;
                     let work = fd_path(&mut work_buf, tmp.0, b"/work")?;
-                    _scratch = Some(tmp);
-                    (up, work)
+                    (_top, _scratch) = (top, tmp);
+                    (lower, up, work)
                 }
             };
-            let options = [
-                (c"lowerdir", Some(&**lowerdir)),
-                (c"upperdir", Some(upperdir)),
-                (c"workdir", Some(workdir)),
-            ];
+            let options =
+                [(c"lowerdir", Some(lowerdir)), (c"upperdir", Some(upperdir)), (c"workdir", Some(workdir))];
             let overlay = new_fs(c"overlay", &options, 0)?;
             call::move_mount(overlay.0, c"", libc::AT_FDCWD, attach, MOVE_MOUNT_F_EMPTY_PATH)?;
             Ok(overlay)
@@ -103,7 +109,7 @@ fn child_root(root: &RootPlan) -> Result<Fd, Errno> {
 }
 
 /// Writes `/proc/self/fd/<fd><suffix>` into `buf` as a C string.
-fn fd_path<'a>(buf: &'a mut [u8; 64], fd: i32, suffix: &[u8]) -> Result<&'a CStr, Errno> {
+fn fd_path<'a>(buf: &'a mut [u8], fd: i32, suffix: &[u8]) -> Result<&'a CStr, Errno> {
     const PREFIX: &[u8] = b"/proc/self/fd/";
     let mut digits = [0u8; 10];
     let mut n = fd.max(0) as u32;

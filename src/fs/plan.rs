@@ -30,7 +30,8 @@ pub(crate) enum RootPlan {
     Dir { path: CString },
     /// Mount an overlay and attach it over `attach` (the top template,
     /// inside the guest's private mount namespace only).
-    Overlay { lowerdir: CString, upper: UpperPlan, attach: CString },
+    /// `lower_rest` is `lowerdir` without its first layer (`:l2:l3`).
+    Overlay { lowerdir: CString, lower_rest: CString, upper: UpperPlan, attach: CString },
 }
 
 /// The overlay's writable layer, rendered.
@@ -299,8 +300,11 @@ impl Filesystem {
                     Upper::Tmpfs { size } => UpperPlan::Tmpfs { size: check_size("overlay upper", *size)? },
                 };
                 let description = format!("overlay root on {}", top.display());
+                let top_len = top.as_os_str().len();
+                let lower_rest = cstring("overlay", &lowerdir[top_len..])?;
                 let lowerdir = cstring("overlay", &lowerdir)?;
-                Ok((RootPlan::Overlay { lowerdir, upper, attach: host_path("overlay", top)? }, description))
+                let attach = host_path("overlay", top)?;
+                Ok((RootPlan::Overlay { lowerdir, lower_rest, upper, attach }, description))
             }
         }
     }

@@ -163,6 +163,9 @@ fn child_namespaces(plan: &ChildPlan, placed: bool) -> Result<(), Failure> {
         // One atomic setns(2) with a pidfd (Linux 5.8): the user
         // namespace first, then the rest.
         call::setns(join.pidfd, join.nstype).at(step::JOIN_GUEST, 0)?;
+        if join.time_fd >= 0 {
+            call::setns(join.time_fd, libc::CLONE_NEWTIME).at(step::JOIN_GUEST, 1)?;
+        }
     }
     if plan.unshare_cgroup {
         call::unshare(libc::CLONE_NEWCGROUP).at(step::UNSHARE_CGROUP, 0)?;

@@ -33,29 +33,32 @@ pub(crate) struct EnterInfo {
     pub caps: CapsPlan,
     pub no_new_privs: bool,
     pub rlimits: Vec<(u32, libc::rlimit64)>,
-    /// The guest's namespaces that differ from the caller's, found on
-    /// first use.
-    namespaces: OnceLock<Namespaces>,
+    /// The guest's namespaces that differ from the caller's, and its time
+    /// namespace if it has its own, found on first use.
+    namespaces: OnceLock<(Namespaces, Option<OwnedFd>)>,
 }
 
 impl EnterInfo {
-    pub(crate) fn new(
-        creds: CredsPlan,
-        caps: CapsPlan,
-        no_new_privs: bool,
-        rlimits: Vec<(u32, libc::rlimit64)>,
-    ) -> Self {
+    pub(crate) fn new(creds: CredsPlan, caps: CapsPlan, no_new_privs: bool, rlimits: Vec<(u32, libc::rlimit64)>) -> Self {
         EnterInfo { creds, caps, no_new_privs, rlimits, namespaces: OnceLock::new() }
     }
 
     /// The namespaces of process `pid` (our guest's PID 1, pinned by
-    /// `pidfd`) that differ from the caller's.
-    fn namespaces(&self, pid: libc::pid_t, pidfd: BorrowedFd<'_>) -> Result<Namespaces, std::io::Error> {
-        if let Some(ns) = self.namespaces.get() {
-            return Ok(*ns);
+    /// `pidfd`) that differ from the caller's. The time namespace is the
+    /// one PID 1 gives its children: on kernels where an exec does not switch
+    /// time namespaces (Debian's 6.1, for one), PID 1 itself stays in the
+    /// host's while its children run in the guest's.
+    fn namespaces(&self, pid: libc::pid_t, pidfd: BorrowedFd<'_>) -> std::io::Result<(Namespaces, Option<i32>)> {
+        if let Some((ns, time)) = self.namespaces.get() {
+            return Ok((*ns, time.as_ref().map(|f| f.as_raw_fd())));
         }
         use std::os::unix::fs::MetadataExt;
         let mut differ = Namespaces::empty();
+        let same = |ours: &str, theirs: &str| -> std::io::Result<bool> {
+            let ours = std::fs::metadata(format!("/proc/thread-self/ns/{ours}"))?;
+            let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{theirs}"))?;
+            Ok((ours.dev(), ours.ino()) == (theirs.dev(), theirs.ino()))
+        };
         for (name, ns) in [
             ("user", Namespaces::USER),
             ("mnt", Namespaces::MOUNT),
@@ -64,17 +67,19 @@ impl EnterInfo {
             ("ipc", Namespaces::IPC),
             ("net", Namespaces::NET),
             ("cgroup", Namespaces::CGROUP),
-            ("time", Namespaces::TIME),
         ] {
-            let ours = std::fs::metadata(format!("/proc/thread-self/ns/{name}"))?;
-            let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{name}"))?;
-            if (ours.dev(), ours.ino()) != (theirs.dev(), theirs.ino()) {
+            if !same(name, name)? {
                 differ |= ns;
             }
         }
+        let time = match same("time", "time_for_children")? {
+            true => None,
+            false => Some(OwnedFd::from(File::open(format!("/proc/{pid}/ns/time_for_children"))?)),
+        };
         // The pid still names the guest only if the guest still runs.
         crate::sys::pidfd::send_signal(pidfd, 0)?;
-        Ok(*self.namespaces.get_or_init(|| differ))
+        let (ns, time) = self.namespaces.get_or_init(|| (differ, time));
+        Ok((*ns, time.as_ref().map(|f| f.as_raw_fd())))
     }
 }
 
@@ -109,7 +114,7 @@ pub(crate) fn exec(
     cmd: &Command,
 ) -> Result<GuestProcess, Error> {
     let exited = || Error::Exited { guest: guest.to_string() };
-    let ns = info.namespaces(pid, pidfd).map_err(|e| match e.raw_os_error() {
+    let (ns, time_fd) = info.namespaces(pid, pidfd).map_err(|e| match e.raw_os_error() {
         Some(libc::ESRCH | libc::ENOENT) => exited(),
         _ => SpawnError::new(format!("reading the namespaces of guest {guest:?}"), e).into(),
     })?;
@@ -142,11 +147,15 @@ pub(crate) fn exec(
         stdio: [raw(&stdin.child), raw(&stdout.child), raw(&stderr.child)],
         max_fd: max_fd(),
         exec: ExecPlan::new(program, search_path, argv, envp, None),
-        join: Some(JoinPlan { pidfd: pidfd.as_raw_fd(), nstype: (ns - Namespaces::PID).bits() as i32 }),
+        join: Some(JoinPlan {
+            pidfd: pidfd.as_raw_fd(),
+            nstype: (ns - Namespaces::PID).bits() as i32,
+            time_fd: time_fd.unwrap_or(-1),
+        }),
     };
     // A process sharing our memory may not join a time namespace
     // (`setns(2)`, EINVAL/EUSERS): copy the memory for such guests.
-    let share_memory = !ns.contains(Namespaces::TIME);
+    let share_memory = time_fd.is_none();
     let stack = ChildStack::new(CHILD_STACK).map_err(spawn_err("mapping the child's stack"))?;
     let dumpable = DumpableGuard::hold();
     let cloned = {

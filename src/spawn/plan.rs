@@ -125,6 +125,8 @@ pub(crate) struct ChildPlan {
 pub(crate) struct JoinPlan {
     /// A pidfd of the guest's PID 1.
     pub pidfd: RawFd,
-    /// `CLONE_NEW*` flags of the namespaces to join.
+    /// `CLONE_NEW*` flags of the namespaces to join through `pidfd`.
     pub nstype: i32,
+    /// The guest's time namespace to join separately, or -1.
+    pub time_fd: RawFd,
 }
