@@ -403,3 +403,25 @@ fn the_caller_stays_dumpable_after_guests_change_ids() {
     assert!(status.success());
     assert!(dumpable(), "the caller lost its dumpable flag");
 }
+
+#[test]
+fn parent_death_signal_ends_the_guest_with_its_spawning_thread() {
+    if !root_or_skip("parent death signal") {
+        return;
+    }
+    let _s = shared();
+    // PR_SET_PDEATHSIG fires when the spawning *thread* ends.
+    let spawner = std::thread::spawn(|| {
+        let ctx = Context::new().parent_death_signal(Signal::SIGKILL);
+        Guest::builder("orphaned").context(ctx).command(Command::new("/bin/sleep").arg("60")).spawn().unwrap()
+    });
+    let mut guest = spawner.join().unwrap();
+    let status = guest.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+
+    // Without it, the guest outlives its spawning thread.
+    let spawner = std::thread::spawn(|| Guest::builder("kept").command(Command::new("/bin/sleep").arg("60")).spawn().unwrap());
+    let mut guest = spawner.join().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(guest.try_wait().unwrap(), None);
+}
