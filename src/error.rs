@@ -9,6 +9,7 @@ use std::io;
 
 pub use crate::command::CommandError;
 pub use crate::context::ContextError;
+pub use crate::resources::ResourceError;
 
 /// Everything that can go wrong in this crate.
 ///
@@ -44,6 +45,10 @@ pub enum Error {
     /// The payload command is invalid.
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// A resource limit is invalid, or the guest's cgroups could not be
+    /// set up, used or removed.
+    #[error(transparent)]
+    Resources(#[from] ResourceError),
     /// The parent's side of the spawn failed.
     #[error(transparent)]
     Spawn(#[from] SpawnError),

@@ -27,6 +27,7 @@ mod command;
 mod context;
 mod error;
 mod guest;
+mod resources;
 mod spawn;
 mod sys;
 
@@ -37,3 +38,4 @@ pub use context::{
 };
 pub use error::{Error, Result, SetupError, SpawnError, Step};
 pub use guest::{ExitStatus, Guest, GuestBuilder, Init};
+pub use resources::{CgroupLayout, ResourceError, Resources, Stats};

@@ -30,6 +30,7 @@ use crate::command::{RenderedCommand, Stdio};
 use crate::context::{self, Namespaces};
 use crate::error::{Error, SetupError, SpawnError, Step};
 use crate::guest::{Guest, GuestBuilder, Init};
+use crate::resources;
 use crate::sys::{memfd, pidfd, signals::BlockedSignals, stack::ChildStack};
 use plan::{ChildPlan, ExecPlan};
 
@@ -150,6 +151,12 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     let ns = ctx.namespaces;
     let RenderedCommand { program, argv, envp, search_path, cwd } = b.command.render()?;
     let use_init = ns.contains(Namespaces::PID) && b.init == Init::Builtin;
+    // The guest's groups, with their limits; removed again if anything
+    // below fails (dropped after `spawned`, so after the child is reaped).
+    let cgroups = match &b.resources {
+        Some(r) => Some(resources::create(r, &b.name)?),
+        None => None,
+    };
 
     // 2. Pipes and stdio.
     let (err_r, err_w) = pipe().map_err(spawn_err("creating the error pipe"))?;
@@ -178,8 +185,13 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
         sync_fd: sync.as_ref().map_or(-1, |(r, _)| r.as_raw_fd()),
         status_fd: status.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
         pdeathsig: ctx.pdeathsig,
-        cgroup_dirs: Vec::new(),
-        into_cgroup: false,
+        // A child with a user namespace may not write the host's cgroup
+        // files: the parent moves it during the handshake instead.
+        cgroup_dirs: match (&cgroups, &ctx.userns) {
+            (Some(groups), None) => groups.dir_fds(),
+            _ => Vec::new(),
+        },
+        into_cgroup: ctx.userns.is_none() && cgroups.as_ref().is_some_and(|g| g.v2_fd().is_some()),
         unshare_cgroup: ns.contains(Namespaces::CGROUP),
         time_offsets: None,
         netns_fd: -1,
@@ -205,7 +217,7 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     let stack = ChildStack::new(CHILD_STACK).map_err(spawn_err("mapping the child's stack"))?;
     let cloned = {
         let _blocked = BlockedSignals::block_all().map_err(spawn_err("blocking signals"))?;
-        child::clone_child(&plan, &stack, clone_flags, None)
+        child::clone_child(&plan, &stack, clone_flags, cgroups.as_ref().and_then(|g| g.v2_fd()))
     };
     let cloned = cloned.map_err(|e| SpawnError::new(format!("cloning with flags {ns:?}"), e))?;
     let mut spawned = Spawned { pid: cloned.pid, pidfd: Some(cloned.pidfd), stack: Some(stack) };
@@ -218,6 +230,9 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     if let (Some((sync_r, sync_w)), Some(userns)) = (sync, &ctx.userns) {
         drop(sync_r);
         userns.write(spawned.pid).map_err(|(path, e)| SpawnError::new(format!("writing {path}"), e))?;
+        if let Some(groups) = &cgroups {
+            groups.join(spawned.pid)?;
+        }
         File::from(sync_w).write_all(&[1]).map_err(spawn_err("releasing the child"))?;
     }
 
@@ -226,7 +241,8 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     let got = read_record(err_r, &mut record).map_err(spawn_err("reading the error pipe"))?;
     if got == 0 {
         let pidfd = spawned.released();
-        return Ok(Guest::new(b, cloned.pid, pidfd, status_r, [stdin.parent, stdout.parent, stderr.parent]));
+        let stdio = [stdin.parent, stdout.parent, stderr.parent];
+        return Ok(Guest::new(b, cloned.pid, pidfd, status_r, stdio, cgroups));
     }
     spawned.reap();
     drop(spawned);
@@ -241,12 +257,13 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     let step = Step::from_wire(code).ok_or_else(|| {
         SpawnError::new("reading the error pipe", io::Error::other(format!("unknown step {code}")))
     })?;
-    Err(SetupError {
-        step,
-        subject: describe(b, &plan, step, detail),
-        source: io::Error::from_raw_os_error(errno),
-    }
-    .into())
+    let subject = match (step, &cgroups) {
+        (Step::JoinCgroup, Some(groups)) => {
+            groups.paths().nth(detail as usize).map(|p| p.display().to_string()).unwrap_or_default()
+        }
+        _ => describe(b, &plan, step, detail),
+    };
+    Err(SetupError { step, subject, source: io::Error::from_raw_os_error(errno) }.into())
 }
 
 /// Reads one failure record or end of file; returns the bytes read.

@@ -9,6 +9,7 @@
 //! - [`stack`]: the mapped stack the spawn child runs on.
 //! - [`memfd`]: the sealed memfd holding the built-in init image.
 //! - [`signals`]: blocking every signal around the clone.
+//! - [`xattr`]: extended attributes marking the cgroups vguest created.
 
 pub(crate) mod call;
 pub(crate) mod clone;
@@ -17,6 +18,7 @@ pub(crate) mod pidfd;
 pub(crate) mod raw;
 pub(crate) mod signals;
 pub(crate) mod stack;
+pub(crate) mod xattr;
 
 #[cfg(test)]
 mod tests {
