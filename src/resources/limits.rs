@@ -197,7 +197,7 @@ fn present(dir: &Path, files: &[&'static str]) -> Option<&'static str> {
 }
 
 /// Recovers the errno from a `cgroups-rs` error.
-fn io_error(err: cgroups_rs::fs::error::Error) -> io::Error {
+pub(super) fn io_error(err: cgroups_rs::fs::error::Error) -> io::Error {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&err);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<io::Error>() {

@@ -42,9 +42,11 @@
 //! [`Guest::wait`]: crate::Guest::wait
 //! [`GuestBuilder::resources`]: crate::GuestBuilder::resources
 
+mod control;
 mod error;
 mod layout;
 mod limits;
+mod make;
 mod owner;
 mod placement;
 mod stats;

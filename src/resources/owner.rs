@@ -1,59 +1,24 @@
-//! [`Cgroups`]: the owner of a guest's groups. It creates them (and any
-//! missing `vguest` parent), applies the limits, hands out directory fds
-//! for joining, freezes, thaws and kills, and removes everything it made
-//! when dropped (unless detached).
-//!
-//! Intermediate groups (`vguest`, or the components of a configured
-//! parent) that this layer creates carry the extended attribute
-//! `trusted.vguest` (kernfs keeps xattrs on cgroup directories). Any vguest
-//! process removes such a group once it is empty; a group without the mark
-//! (made by an administrator, possibly with limits for all guests) is never
-//! removed. Where the attribute cannot be set, the mark is kept in this
-//! process only. Two spawns racing with a removal are safe: `rmdir` of a
-//! group that still has children fails, and a spawn whose parent vanished
-//! under it (`ENOENT`) creates it again.
+//! [`Cgroups`]: the owner of a guest's groups. It creates them (see
+//! `make.rs`), applies the limits, hands out directory fds for joining, and
+//! removes everything it made when dropped (unless detached). Freezing and
+//! killing are in `control.rs`.
 
-use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use cgroups_rs::fs::freezer::FreezerController;
 
 use super::error::ResourceError;
 use super::layout::{CgroupLayout, Controller, Hierarchies};
 use super::limits::Limit;
+use super::make::{make, prune};
 use super::placement::{self, GroupPlan, Wanted};
-use crate::sys::xattr;
-
-/// The mark on intermediate groups this layer created.
-const MARK: &std::ffi::CStr = c"trusted.vguest";
-const MARK_VALUE: &[u8] = b"made";
 
 /// How long removal retries `EBUSY` (the kernel may still be releasing the
 /// last task) and freezing waits for the kernel to finish.
 const PATIENCE: Duration = Duration::from_secs(2);
-
-/// Marks kept in this process where xattrs are unavailable.
-static MARKED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
-
-fn mark(dir: &Path) {
-    if xattr::set(dir, MARK, MARK_VALUE).is_err() {
-        MARKED.lock().unwrap_or_else(|e| e.into_inner()).insert(dir.to_path_buf());
-    }
-}
-
-fn is_marked(dir: &Path) -> bool {
-    xattr::has(dir, MARK, MARK_VALUE) || MARKED.lock().unwrap_or_else(|e| e.into_inner()).contains(dir)
-}
-
-fn unmark(dir: &Path) {
-    MARKED.lock().unwrap_or_else(|e| e.into_inner()).remove(dir);
-}
 
 /// Calls `f` until it returns true or [`PATIENCE`] runs out, sleeping a
 /// little longer each time. Returns whether it succeeded.
@@ -92,140 +57,6 @@ pub(crate) struct Cgroups {
     pub(crate) layout: CgroupLayout,
     groups: Vec<Group>,
     detached: bool,
-}
-
-/// Why making one group stopped: a parent vanished under us (try again), or
-/// a real error.
-enum Stop {
-    Vanished,
-    Failed(ResourceError),
-}
-
-impl From<ResourceError> for Stop {
-    fn from(e: ResourceError) -> Self {
-        Stop::Failed(e)
-    }
-}
-
-fn create_err(dir: &Path) -> impl FnOnce(io::Error) -> Stop + '_ {
-    move |e| match e.kind() {
-        ErrorKind::NotFound => Stop::Vanished,
-        _ => Stop::Failed(ResourceError::Create { group: dir.to_path_buf(), source: e }),
-    }
-}
-
-/// v1 cpuset groups start with no cpus and no memory nodes, and refuse
-/// tasks until both are set (`cpusets(7)`): copy them from the parent.
-fn inherit_cpuset(dir: &Path) -> Result<(), Stop> {
-    for file in ["cpuset.cpus", "cpuset.mems"] {
-        let own = fs::read_to_string(dir.join(file)).map_err(create_err(dir))?;
-        if !own.trim().is_empty() {
-            continue;
-        }
-        let parent = dir.parent().unwrap_or(dir);
-        let value = fs::read_to_string(parent.join(file)).map_err(create_err(parent))?;
-        fs::write(dir.join(file), value.trim()).map_err(|source| {
-            Stop::Failed(ResourceError::SetLimit {
-                controller: "cpuset",
-                file,
-                value: value.trim().to_string(),
-                group: dir.to_path_buf(),
-                source,
-            })
-        })?;
-    }
-    Ok(())
-}
-
-/// v2: makes `controllers` available to the children of `dir`.
-fn enable(dir: &Path, controllers: &[&str]) -> Result<(), Stop> {
-    if controllers.is_empty() {
-        return Ok(());
-    }
-    let file = dir.join("cgroup.subtree_control");
-    let have = fs::read_to_string(&file).map_err(create_err(dir))?;
-    let missing: Vec<String> = controllers
-        .iter()
-        .filter(|c| !have.split_whitespace().any(|h| h == **c))
-        .map(|c| format!("+{c}"))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    fs::write(&file, missing.join(" ")).map_err(|source| match source.kind() {
-        ErrorKind::NotFound => Stop::Vanished,
-        _ => Stop::Failed(ResourceError::Delegation {
-            controllers: controllers.join(" "),
-            group: dir.to_path_buf(),
-            source,
-        }),
-    })
-}
-
-/// Removes the marked intermediate groups of `plan`, deepest first, up to
-/// the first one that is unmarked, busy or gone.
-fn prune(plan: &GroupPlan) {
-    let mut dirs = Vec::new();
-    let mut dir = plan.base.clone();
-    for c in &plan.between {
-        dir.push(c);
-        dirs.push(dir.clone());
-    }
-    for dir in dirs.iter().rev() {
-        if !is_marked(dir) || fs::remove_dir(dir).is_err() {
-            return;
-        }
-        unmark(dir);
-    }
-}
-
-/// Creates the group of `plan`, and its missing parents.
-fn make(plan: &GroupPlan) -> Result<PathBuf, ResourceError> {
-    let cpuset_v1 = !plan.v2 && plan.label.split(',').any(|c| c == "cpuset");
-    let attempt = || -> Result<PathBuf, Stop> {
-        let mut dir = plan.base.clone();
-        if plan.v2 {
-            enable(&dir, &plan.enable)?;
-        }
-        for c in &plan.between {
-            dir.push(c);
-            match fs::create_dir(&dir) {
-                Ok(()) => mark(&dir),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(create_err(&dir)(e)),
-            }
-            if cpuset_v1 {
-                inherit_cpuset(&dir)?;
-            }
-            if plan.v2 {
-                enable(&dir, &plan.enable)?;
-            }
-        }
-        let leaf = dir.join(&plan.leaf);
-        fs::create_dir(&leaf).map_err(create_err(&leaf))?;
-        if cpuset_v1 {
-            inherit_cpuset(&leaf).inspect_err(|_| {
-                let _ = fs::remove_dir(&leaf);
-            })?;
-        }
-        Ok(leaf)
-    };
-    let mut tries = 0;
-    loop {
-        match attempt() {
-            Ok(leaf) => return Ok(leaf),
-            Err(Stop::Vanished) if tries < 8 => tries += 1,
-            Err(Stop::Vanished) => {
-                prune(plan);
-                let source = io::Error::from(ErrorKind::NotFound);
-                return Err(ResourceError::Create { group: plan.dir(), source });
-            }
-            Err(Stop::Failed(e)) => {
-                prune(plan);
-                return Err(e);
-            }
-        }
-    }
 }
 
 fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
@@ -353,80 +184,6 @@ impl Cgroups {
         Ok(())
     }
 
-    /// The group that freezes: v2 `cgroup.freeze` (Linux 5.2) where there is
-    /// a v2 group, else the v1 freezer.
-    fn freezer(&self) -> Option<&Group> {
-        self.groups
-            .iter()
-            .find(|g| g.plan.v2 && g.dir.join("cgroup.freeze").exists())
-            .or_else(|| self.groups.iter().find(|g| !g.plan.v2 && g.serves(Controller::Freezer)))
-    }
-
-    /// Freezes (or thaws) every process of the guest and waits until the
-    /// kernel reports it done.
-    pub(crate) fn set_frozen(&self, frozen: bool) -> Result<(), ResourceError> {
-        let op = if frozen { "freezing" } else { "thawing" };
-        let Some(g) = self.freezer() else {
-            return Err(ResourceError::MissingController {
-                controller: "freezer",
-                layout: self.layout,
-                reason: "no v1 freezer hierarchy and no cgroup2 mount".into(),
-            });
-        };
-        let ctl = FreezerController::new(g.dir.clone(), g.plan.base.clone(), g.plan.v2);
-        let write = || if frozen { ctl.freeze() } else { ctl.thaw() };
-        write().map_err(|e| ResourceError::group(op, &g.dir, io::Error::other(e)))?;
-        let done = patiently(|| {
-            if g.plan.v2 {
-                // cgroup.freeze says what was asked; cgroup.events says
-                // whether the kernel got there (cgroup-v2.rst).
-                let events = fs::read_to_string(g.dir.join("cgroup.events")).unwrap_or_default();
-                events.lines().any(|l| l == if frozen { "frozen 1" } else { "frozen 0" })
-            } else {
-                let state = fs::read_to_string(g.dir.join("freezer.state")).unwrap_or_default();
-                let want = if frozen { "FROZEN" } else { "THAWED" };
-                // A v1 freeze can stall in FREEZING; writing again retries it.
-                state.trim() == want || write().is_err()
-            }
-        });
-        if done {
-            Ok(())
-        } else {
-            Err(ResourceError::group(op, &g.dir, io::Error::from(ErrorKind::TimedOut)))
-        }
-    }
-
-    /// Kills every process of the guest: v2 `cgroup.kill` (Linux 5.14)
-    /// where there is a v2 group, else freeze, `SIGKILL` each process, thaw,
-    /// until no new process shows up. Does not wait for them to be gone.
-    pub(crate) fn kill_all(&self) -> Result<(), ResourceError> {
-        if let Some(g) = self.groups.iter().find(|g| g.plan.v2 && g.dir.join("cgroup.kill").exists()) {
-            return fs::write(g.dir.join("cgroup.kill"), "1")
-                .map_err(|source| ResourceError::group("killing the processes of", &g.dir, source));
-        }
-        let freezer = self.groups.iter().find(|g| !g.plan.v2 && g.serves(Controller::Freezer));
-        let Some(g) = freezer.or(self.groups.first()) else {
-            return Ok(());
-        };
-        let mut signalled = BTreeSet::new();
-        for _ in 0..16 {
-            // Frozen processes can neither fork nor exit, so the list is
-            // complete and no pid is reused while we signal.
-            let frozen = freezer.is_some() && self.set_frozen(true).is_ok();
-            let fresh: Vec<i32> = procs(&g.dir).into_iter().filter(|p| signalled.insert(*p)).collect();
-            for pid in &fresh {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::SIGKILL);
-            }
-            if frozen {
-                self.set_frozen(false)?;
-            }
-            if fresh.is_empty() {
-                break;
-            }
-        }
-        Ok(())
-    }
-
     /// Removes every group (and marked parents left empty). Groups that
     /// could not be removed stay owned, so a later call (or drop) tries
     /// again; the first error is returned.
@@ -548,5 +305,54 @@ mod tests {
         assert!(root.join("pids/vguest/other").exists());
         assert!(!root.join("pids/vguest/g.2.0").exists());
         fs::remove_dir_all(root).unwrap();
+    }
+
+    /// The v1 paths (freezer pause, freeze-kill-thaw) on the real kernel,
+    /// with the host's v2 mount hidden so they are taken even on a hybrid
+    /// host. Only the pids and freezer hierarchies are used.
+    #[test]
+    fn v1_freezer_pauses_and_kills_on_the_real_kernel() {
+        use std::io::Write;
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("SKIP v1 freezer: needs root");
+            return;
+        }
+        let mut hier = Hierarchies::host().unwrap().clone();
+        if hier.v1_for(Controller::Freezer).is_none() || hier.v1_for(Controller::Pids).is_none() {
+            eprintln!("SKIP v1 freezer: no v1 freezer or pids hierarchy");
+            return;
+        }
+        hier.v2 = None;
+        let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+        let wanted =
+            Wanted { hard: Default::default(), soft: [Controller::Freezer, Controller::Pids].into() };
+        let leaf = format!("rt-unit-v1.{}", std::process::id());
+        let mut owner = Cgroups::create(&hier, &own, &[], &wanted, None, &leaf).unwrap();
+        assert_eq!(owner.layout, CgroupLayout::V1);
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", "read x; sleep 1000 & sleep 1000 & wait"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        owner.join(child.id() as i32).unwrap();
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let pids = &owner.groups.iter().find(|g| g.serves(Controller::Pids)).unwrap().dir;
+        assert!(patiently(|| procs(pids).len() == 3), "{:?}", procs(pids));
+
+        let freezer = owner.groups.iter().find(|g| g.serves(Controller::Freezer)).unwrap().dir.clone();
+        owner.set_frozen(true).unwrap();
+        assert_eq!(fs::read_to_string(freezer.join("freezer.state")).unwrap().trim(), "FROZEN");
+        owner.set_frozen(false).unwrap();
+        assert_eq!(fs::read_to_string(freezer.join("freezer.state")).unwrap().trim(), "THAWED");
+
+        owner.kill_all().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(child.wait().unwrap().signal(), Some(9));
+        assert!(patiently(|| procs(pids).is_empty()), "{:?}", procs(pids));
+        let dirs: Vec<PathBuf> = owner.paths().map(Path::to_path_buf).collect();
+        owner.remove().unwrap();
+        for d in dirs {
+            assert!(!d.exists(), "{d:?}");
+        }
     }
 }
