@@ -175,3 +175,48 @@ pub(super) fn make(plan: &GroupPlan) -> Result<PathBuf, ResourceError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vguest-make-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn v2_enables_only_what_is_missing_and_explains_refusals() {
+        let dir = temp("enable");
+        let file = dir.join("cgroup.subtree_control");
+        fs::write(&file, "cpu pids\n").unwrap();
+        assert!(enable(&dir, &["memory", "pids"]).is_ok());
+        assert_eq!(fs::read_to_string(&file).unwrap(), "+memory");
+        fs::write(&file, "memory pids\n").unwrap();
+        assert!(enable(&dir, &["memory", "pids"]).is_ok());
+        assert_eq!(fs::read_to_string(&file).unwrap(), "memory pids\n", "nothing written when all are there");
+
+        // The kernel's EBUSY for a group holding processes cannot be staged
+        // in a plain tree; any refused write must come back as a
+        // Delegation error that explains the rule, not a bare errno. A file
+        // nobody may write (not even root) stands in for it.
+        fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink("/proc/version", &file).unwrap();
+        let refused = match enable(&dir, &["memory"]) {
+            Err(Stop::Failed(e)) => e,
+            _ => panic!("a refused write was not reported"),
+        };
+        match &refused {
+            ResourceError::Delegation { controllers, group, .. } => {
+                assert_eq!(controllers, "memory");
+                assert_eq!(group, &dir);
+            }
+            other => panic!("{other:?}"),
+        }
+        let text = refused.to_string();
+        assert!(text.contains("no processes of their own") && text.contains("Resources::parent"), "{text}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -66,16 +66,23 @@ fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
 /// Removes `dir` and any groups the guest made inside it, retrying `EBUSY`
 /// while the kernel releases the last tasks.
 fn remove_tree(dir: &Path) -> io::Result<()> {
-    if let Ok(entries) = fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_tree(&entry.path())?;
-            }
-        }
-    }
     let mut last = Ok(());
+    let mut children_removed = false;
     patiently(|| match fs::remove_dir(dir) {
+        // A group with child groups is busy too: remove those (made by the
+        // guest inside its cgroup namespace) once, then retry.
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+            if !children_removed {
+                children_removed = true;
+                for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+                    if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        if let Err(e) = remove_tree(&entry.path()) {
+                            last = Err(e);
+                            return true;
+                        }
+                    }
+                }
+            }
             last = Err(e);
             false
         }
@@ -124,7 +131,22 @@ impl Cgroups {
         let layout = hier.layout().ok_or(ResourceError::NoCgroupFs)?;
         let plans = placement::place(hier, own, wanted, parent, leaf)?;
         let mut owner = Cgroups { layout, groups: Vec::with_capacity(plans.len()), detached: false };
-        for plan in plans {
+        for mut plan in plans {
+            if !plan.fallback.is_empty() {
+                // The v2 group comes first and exists by now: keep the v1
+                // group only for what the v2 group cannot do.
+                if let Some(v2) = owner.groups.first_mut().filter(|g| g.plan.v2) {
+                    for (c, file) in std::mem::take(&mut plan.fallback) {
+                        match v2.dir.join(file).exists() {
+                            true => plan.serves.retain(|s| *s != c),
+                            false => v2.plan.serves.retain(|s| *s != c),
+                        }
+                    }
+                }
+                if plan.serves.is_empty() {
+                    continue;
+                }
+            }
             let dir = make(&plan)?;
             let fd = match open_dir(&dir) {
                 Ok(fd) => fd,
@@ -166,9 +188,17 @@ impl Cgroups {
         &self.groups
     }
 
-    /// Whether no process is left in the guest's groups.
+    /// Whether no process is left in the guest's groups: v2's recursive
+    /// `populated` flag (one read), else the listed processes.
     pub(crate) fn is_empty(&self) -> bool {
-        self.groups.first().is_none_or(|g| procs(&g.dir).is_empty())
+        let Some(g) = self.groups.first() else {
+            return true;
+        };
+        match g.plan.v2 {
+            true => fs::read_to_string(g.dir.join("cgroup.events"))
+                .map_or_else(|_| procs(&g.dir).is_empty(), |e| e.lines().any(|l| l == "populated 0")),
+            false => procs(&g.dir).is_empty(),
+        }
     }
 
     /// Moves `pid` into every group (the parent's side of the join, for a
@@ -304,6 +334,41 @@ mod tests {
         owner.remove().unwrap();
         assert!(root.join("pids/vguest/other").exists());
         assert!(!root.join("pids/vguest/g.2.0").exists());
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn v2_delegates_controllers_along_the_path_and_limits_the_leaf() {
+        let root = temp("v2");
+        let own = root.join("user.slice/app");
+        fs::create_dir_all(own.join("vguest")).unwrap();
+        fs::write(own.join("cgroup.controllers"), "cpu io memory pids\n").unwrap();
+        fs::write(own.join("cgroup.subtree_control"), "").unwrap();
+        // Plain directories do not grow cgroup files on mkdir: `vguest`
+        // exists already here (made by someone else: unmarked, kept).
+        fs::write(own.join("vguest/cgroup.subtree_control"), "memory\n").unwrap();
+        let hier = Hierarchies::parse(&crate::resources::layout::tests::v2_mountinfo(&root));
+        let res = Resources::new().memory_max(64 << 20).cpu_weight(50);
+        let limits = limits::check(&res).unwrap();
+        let mut owner =
+            Cgroups::create(&hier, "0::/user.slice/app\n", &limits, &limits::wanted(&limits), None, "g.3.0")
+                .unwrap();
+        assert_eq!(owner.layout, CgroupLayout::V2);
+        let leaf = own.join("vguest/g.3.0");
+        assert_eq!(owner.paths().collect::<Vec<_>>(), [leaf.as_path()]);
+        assert_eq!(owner.v2_fd(), Some(owner.dir_fds()[0]), "placed with CLONE_INTO_CGROUP");
+        // Limits need memory and cpu: enabled in the caller's group and in
+        // vguest (only what was missing), with pids for statistics.
+        assert_eq!(fs::read_to_string(own.join("cgroup.subtree_control")).unwrap(), "+memory +cpu +pids");
+        assert_eq!(fs::read_to_string(own.join("vguest/cgroup.subtree_control")).unwrap(), "+cpu +pids");
+        assert_eq!(fs::read_to_string(leaf.join("memory.max")).unwrap(), "67108864");
+        assert_eq!(fs::read_to_string(leaf.join("cpu.weight")).unwrap(), "50");
+        for f in fs::read_dir(&leaf).unwrap().flatten() {
+            fs::remove_file(f.path()).unwrap();
+        }
+        owner.remove().unwrap();
+        assert!(!leaf.exists());
+        assert!(own.join("vguest").exists(), "an unmarked vguest stays");
         fs::remove_dir_all(root).unwrap();
     }
 

@@ -43,6 +43,9 @@ pub(crate) struct GroupPlan {
     pub leaf: String,
     /// The controllers this group serves for the guest.
     pub serves: Vec<Controller>,
+    /// v1: controllers this group serves only if the guest's v2 group lacks
+    /// the file named (an older kernel), with the file.
+    pub fallback: Vec<(Controller, &'static str)>,
     /// v2: controllers to enable in `cgroup.subtree_control` of `base` and
     /// every group in `between`.
     pub enable: Vec<&'static str>,
@@ -155,6 +158,7 @@ pub(crate) fn place(
         between: between.clone(),
         leaf: leaf.to_string(),
         serves: Vec::new(),
+        fallback: Vec::new(),
         enable: Vec::new(),
     };
 
@@ -164,12 +168,19 @@ pub(crate) fn place(
         Some(m) => Some(plan("unified".into(), true, base_of("unified", own.v2, &m.point, &m.root)?)),
         None => None,
     };
+    // The v2 base's controller lists matter only for controllers no v1
+    // hierarchy holds (on a hybrid host usually none): read them only then.
+    let v2_candidate = Controller::ALL.iter().any(|c| {
+        (wanted.hard.contains(c) || wanted.soft.contains(c))
+            && c.v2_name().is_some()
+            && hier.v1_for(*c).is_none()
+    });
     let (v2_available, v2_delegated) = match &v2_plan {
-        Some(p) => (
+        Some(p) if v2_candidate => (
             read_list(&p.base.join("cgroup.controllers"))?,
             read_list(&p.base.join("cgroup.subtree_control"))?,
         ),
-        None => (Vec::new(), Vec::new()),
+        _ => (Vec::new(), Vec::new()),
     };
     let mut v1_plans: Vec<(usize, GroupPlan)> = Vec::new();
     let mut v2_soft = Vec::new();
@@ -190,6 +201,18 @@ pub(crate) fn place(
             }
             if let Some((_, p)) = v1_plans.iter_mut().find(|(j, _)| *j == i) {
                 p.serves.push(c);
+                // What every v2 group offers makes a v1 group needed for
+                // statistics or freezing alone redundant: one group less
+                // to create, join and remove.
+                let core = match c {
+                    Controller::Cpuacct => Some("cpu.stat"),
+                    Controller::Freezer => Some("cgroup.kill"),
+                    _ => None,
+                };
+                if let (Some(file), Some(v2), false) = (core, v2_plan.as_mut(), hard) {
+                    p.fallback.push((c, file));
+                    v2.serves.push(c);
+                }
             }
             continue;
         }
@@ -287,6 +310,11 @@ mod tests {
         assert_eq!(labels, ["unified", "memory", "cpu", "cpuacct", "pids", "freezer"]);
         let unified = &plans[0];
         assert!(unified.v2 && unified.enable.is_empty());
+        // cpuacct and freezer are v1 fallbacks for what the v2 group offers.
+        assert_eq!(unified.serves, [Controller::Cpuacct, Controller::Freezer]);
+        assert_eq!(plans[3].fallback, [(Controller::Cpuacct, "cpu.stat")]);
+        assert_eq!(plans[5].fallback, [(Controller::Freezer, "cgroup.kill")]);
+        assert!(plans[1].fallback.is_empty());
         assert_eq!(unified.dir(), root.join("unified/vguest/g.1.0"));
         // The memory group goes below the caller's own memory group.
         assert_eq!(plans[1].dir(), root.join("memory/process_api/abc/vguest/g.1.0"));
