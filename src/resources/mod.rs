@@ -20,19 +20,24 @@
 //!
 //! On a hybrid host the v1 controllers carry the limits and the v2 mount,
 //! which needs no controller for it, tracks membership: `cgroup.kill`
-//! kills every process at once (Linux 5.14) and `cgroup.freeze` pauses
-//! them (5.2). On v1 alone, pause uses the freezer controller, and killing
-//! freezes, signals every listed process and thaws, until none is left.
+//! kills every process at once (Linux 5.14), `cgroup.freeze` pauses them
+//! (5.2) and `cpu.stat` counts their CPU time, so no v1 `freezer` or
+//! `cpuacct` group is made unless the kernel lacks those files. On v1
+//! alone, pause uses the freezer controller, and killing freezes, signals
+//! every listed process and thaws, until none is left.
 //!
 //! Limits worth knowing:
 //! - cgroup v2 hands controllers to a group's children only if the group
 //!   holds no processes itself (the "no internal processes" rule of
 //!   `Documentation/admin-guide/cgroup-v2.rst`). Under the caller's own v2
-//!   group that works only from the root group; elsewhere run the caller
+//!   group, limits therefore work only from the root group (a guest
+//!   without limits works anywhere); elsewhere run the caller
 //!   in a leaf of a delegated group and set [`Resources::parent`] to the
 //!   delegated group. The layer enables the controllers a limit needs in
-//!   the parent's `cgroup.subtree_control`, and fails with
-//!   [`ResourceError::Delegation`] where the kernel refuses.
+//!   the parent's `cgroup.subtree_control` (and leaves them enabled, as
+//!   other guests may rely on them), and fails with
+//!   [`ResourceError::Delegation`] where the kernel refuses. For
+//!   statistics alone it uses only what the parent already delegates.
 //! - Groups are removed when the guest ends ([`Guest::wait`]) or its handle
 //!   is dropped, on every failure path of spawn, and never for a detached
 //!   guest. An intermediate `vguest` group is removed once empty if vguest

@@ -1,7 +1,9 @@
 //! Spawning a guest: the parent's side.
 //!
 //! 1. Check every layer and render it into a [`ChildPlan`] (C strings,
-//!    pointer arrays, masks, fds): nothing is created yet.
+//!    pointer arrays, masks, fds): nothing is created yet. Then create the
+//!    guest's cgroups with their limits; the child joins them first thing
+//!    (or the kernel places it there with `CLONE_INTO_CGROUP`).
 //! 2. Create the pipes (error, handshake, init status, stdio).
 //! 3. Clone the child with `CLONE_VM` onto its own stack, with every
 //!    signal blocked (`sys::clone`). Sharing memory makes the clone's cost
