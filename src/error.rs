@@ -10,6 +10,7 @@ use std::io;
 pub use crate::command::CommandError;
 pub use crate::context::ContextError;
 pub use crate::fs::FsError;
+pub use crate::resources::ResourceError;
 
 /// Everything that can go wrong in this crate.
 ///
@@ -48,6 +49,10 @@ pub enum Error {
     /// The filesystem layer is misconfigured.
     #[error(transparent)]
     Fs(#[from] FsError),
+    /// A resource limit is invalid, or the guest's cgroups could not be
+    /// set up, used or removed.
+    #[error(transparent)]
+    Resources(#[from] ResourceError),
     /// The parent's side of the spawn failed.
     #[error(transparent)]
     Spawn(#[from] SpawnError),

@@ -5,6 +5,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
 use crate::attach::AttachedGuest;
@@ -14,6 +15,7 @@ use crate::error::Error;
 use crate::fs::Filesystem;
 use crate::process::GuestProcess;
 use crate::spawn::enter::EnterInfo;
+use crate::resources::{self, Cgroups, ResourceError, Resources, Stats};
 use crate::sys::pidfd;
 
 /// What runs as PID 1 of a guest with its own PID namespace.
@@ -61,6 +63,7 @@ pub struct GuestBuilder {
     pub(crate) filesystem: Option<Filesystem>,
     pub(crate) init: Init,
     pub(crate) kill_on_drop: bool,
+    pub(crate) resources: Option<Resources>,
 }
 
 impl GuestBuilder {
@@ -98,6 +101,20 @@ impl GuestBuilder {
     /// ```
     pub fn command(mut self, command: Command) -> Self {
         self.command = command;
+        self
+    }
+
+    /// Sets the resource layer: the guest gets its own cgroups with these
+    /// limits (without it, the guest gets no cgroups and shares its
+    /// creator's).
+    ///
+    /// ```
+    /// use vguest::{Guest, Resources};
+    ///
+    /// let b = Guest::builder("g").resources(Resources::new().memory_max(128 << 20).pids_max(100));
+    /// ```
+    pub fn resources(mut self, resources: Resources) -> Self {
+        self.resources = Some(resources);
         self
     }
 
@@ -158,12 +175,13 @@ impl GuestBuilder {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ExitStatus {
     raw: i32,
+    oom_killed: bool,
 }
 
 impl ExitStatus {
     /// A status from a raw `waitpid` status word.
     pub fn from_raw(raw: i32) -> Self {
-        ExitStatus { raw }
+        ExitStatus { raw, oom_killed: false }
     }
 
     /// The raw `waitpid` status word.
@@ -190,6 +208,21 @@ impl ExitStatus {
     pub fn success(&self) -> bool {
         self.code() == Some(0)
     }
+
+    /// Whether the kernel's OOM killer ended a process of the guest
+    /// because it reached its memory limit ([`Resources::memory_max`]),
+    /// read from the guest's memory group when it was reaped. The payload
+    /// itself may have been the victim (then [`signal`](Self::signal) is
+    /// `Some(9)`) or one of its children (then the payload's own status
+    /// tells how it took that).
+    ///
+    /// ```
+    /// # use vguest::ExitStatus;
+    /// assert!(!ExitStatus::from_raw(9).oom_killed());
+    /// ```
+    pub fn oom_killed(&self) -> bool {
+        self.oom_killed
+    }
 }
 
 impl fmt::Debug for ExitStatus {
@@ -207,7 +240,8 @@ impl fmt::Display for ExitStatus {
                 Err(_) => write!(f, "killed by signal {sig}"),
             },
             _ => write!(f, "wait status {:#x}", self.raw),
-        }
+        }?;
+        if self.oom_killed { f.write_str(" (out of memory)") } else { Ok(()) }
     }
 }
 
@@ -247,6 +281,8 @@ pub struct Guest {
     status: Option<ExitStatus>,
     kill_on_drop: bool,
     enter: EnterInfo,
+    /// The guest's cgroups, until it has ended and they are removed.
+    cgroups: Option<Cgroups>,
     /// The caller's end of the payload's stdin, if piped.
     pub stdin: Option<ChildStdin>,
     /// The caller's end of the payload's stdout, if piped.
@@ -272,6 +308,7 @@ impl Guest {
             filesystem: None,
             init: Init::Builtin,
             kill_on_drop: true,
+            resources: None,
         }
     }
 
@@ -282,6 +319,7 @@ impl Guest {
         status_pipe: Option<OwnedFd>,
         enter: EnterInfo,
         [stdin, stdout, stderr]: [Option<OwnedFd>; 3],
+        cgroups: Option<Cgroups>,
     ) -> Guest {
         Guest {
             name: b.name.clone(),
@@ -291,6 +329,7 @@ impl Guest {
             status: None,
             kill_on_drop: b.kill_on_drop,
             enter,
+            cgroups,
             stdin: stdin.map(ChildStdin::from),
             stdout: stdout.map(ChildStdout::from),
             stderr: stderr.map(ChildStderr::from),
@@ -364,6 +403,89 @@ impl Guest {
     /// ```
     pub fn kill(&mut self) -> Result<(), Error> {
         self.signal(Signal::SIGKILL)
+    }
+
+    /// Kills every process of the guest at once, wherever it sits in the
+    /// guest's process tree (v2 `cgroup.kill`, or freeze, kill and thaw on
+    /// v1). Without [`Resources`] this is [`kill`](Self::kill), which
+    /// reaches every process only with a PID namespace. Does not wait.
+    ///
+    /// ```no_run
+    /// use vguest::{Command, Guest, Namespaces, Context, Resources};
+    ///
+    /// let mut guest = Guest::builder("g")
+    ///     .context(Context::new().namespaces(Namespaces::default() - Namespaces::PID))
+    ///     .resources(Resources::new())
+    ///     .command(Command::new("/bin/sh").args(["-c", "sleep 100 & sleep 100"]))
+    ///     .spawn()?;
+    /// guest.kill_all()?; // both sleeps, not only the shell
+    /// guest.wait()?;
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn kill_all(&mut self) -> Result<(), Error> {
+        match &self.cgroups {
+            Some(groups) if self.status.is_none() => Ok(groups.kill_all()?),
+            _ => self.kill(),
+        }
+    }
+
+    /// Freezes every process of the guest (v2 `cgroup.freeze`, v1
+    /// freezer): they stop where they are, use no CPU and do not see
+    /// signals until [`resume`](Self::resume). Returns once the kernel
+    /// reports them frozen.
+    ///
+    /// ```no_run
+    /// # let guest = vguest::Guest::builder("g").resources(vguest::Resources::new()).spawn()?;
+    /// guest.pause()?;
+    /// // ... snapshot, inspect ...
+    /// guest.resume()?;
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn pause(&self) -> Result<(), Error> {
+        Ok(self.groups()?.set_frozen(true)?)
+    }
+
+    /// Lets a [`pause`](Self::pause)d guest run again.
+    ///
+    /// ```no_run
+    /// # let guest = vguest::Guest::builder("g").resources(vguest::Resources::new()).spawn()?;
+    /// # guest.pause()?;
+    /// guest.resume()?;
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn resume(&self) -> Result<(), Error> {
+        Ok(self.groups()?.set_frozen(false)?)
+    }
+
+    /// What the guest uses now: memory, CPU time, processes, OOM kills, as
+    /// its own groups account it.
+    ///
+    /// ```no_run
+    /// # let guest = vguest::Guest::builder("g").resources(vguest::Resources::new()).spawn()?;
+    /// let stats = guest.stats()?;
+    /// println!("{:?} bytes, {:?} of CPU", stats.memory_current, stats.cpu_usage);
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn stats(&self) -> Result<Stats, Error> {
+        Ok(resources::read_stats(self.groups()?.groups())?)
+    }
+
+    /// The guest's cgroup directories, one per hierarchy (empty without
+    /// [`Resources`], and once the guest has ended).
+    ///
+    /// ```no_run
+    /// # let guest = vguest::Guest::builder("g").resources(vguest::Resources::new()).spawn()?;
+    /// for dir in guest.cgroup_paths() {
+    ///     println!("{}", dir.display()); // e.g. /sys/fs/cgroup/pids/vguest/g.4242.0
+    /// }
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn cgroup_paths(&self) -> Vec<&Path> {
+        self.cgroups.as_ref().map(|g| g.paths().collect()).unwrap_or_default()
+    }
+
+    fn groups(&self) -> Result<&Cgroups, ResourceError> {
+        self.cgroups.as_ref().ok_or_else(|| ResourceError::NoGroups { guest: self.name.clone() })
     }
 
     /// Waits for the guest to end and returns the payload's status.
@@ -464,9 +586,29 @@ impl Guest {
         };
         // With the built-in init, its status stands for the payload's
         // only if it could not report the payload's own (it was killed).
-        let status = self.read_payload_status().unwrap_or(ExitStatus::from_raw(raw));
+        let mut status = self.read_payload_status().unwrap_or(ExitStatus::from_raw(raw));
+        if let Some(groups) = &self.cgroups {
+            // Read before the group goes away.
+            status.oom_killed = resources::oom_kills(groups.groups()).ok().flatten().unwrap_or(0) > 0;
+        }
         self.status = Some(status);
+        self.remove_cgroups()?;
         Ok(Some(status))
+    }
+
+    /// After the guest's first process is reaped: kills what is left in its
+    /// groups (a guest without a PID namespace may leave processes behind)
+    /// and removes them.
+    fn remove_cgroups(&mut self) -> Result<(), Error> {
+        let Some(groups) = self.cgroups.as_mut() else {
+            return Ok(());
+        };
+        if !groups.is_empty() {
+            groups.kill_all()?;
+        }
+        groups.remove()?;
+        self.cgroups = None;
+        Ok(())
     }
 
     fn read_payload_status(&mut self) -> Option<ExitStatus> {
@@ -484,8 +626,14 @@ impl Guest {
 impl Drop for Guest {
     fn drop(&mut self) {
         if self.kill_on_drop && self.status.is_none() {
+            let _ = self.kill_all();
             let _ = self.kill();
             let _ = self.reap(false);
+        } else if self.status.is_none() {
+            // The guest runs on: its groups stay.
+            if let Some(groups) = self.cgroups.as_mut() {
+                groups.detach();
+            }
         }
     }
 }

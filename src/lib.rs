@@ -30,6 +30,7 @@ mod error;
 mod fs;
 mod guest;
 mod process;
+mod resources;
 mod spawn;
 mod sys;
 
@@ -46,3 +47,4 @@ pub use fs::{
 };
 pub use guest::{ExitStatus, Guest, GuestBuilder, Init};
 pub use process::{GuestProcess, Output};
+pub use resources::{CgroupLayout, ResourceError, Resources, Stats};

@@ -1,7 +1,9 @@
 //! Spawning a guest: the parent's side.
 //!
 //! 1. Check every layer and render it into a [`ChildPlan`] (C strings,
-//!    pointer arrays, masks, fds): nothing is created yet.
+//!    pointer arrays, masks, fds): nothing is created yet. Then create the
+//!    guest's cgroups with their limits; the child joins them first thing
+//!    (or the kernel places it there with `CLONE_INTO_CGROUP`).
 //! 2. Create the pipes (error, handshake, init status, stdio).
 //! 3. Clone the child with `CLONE_VM` onto its own stack, with every
 //!    signal blocked (`sys::clone`). Sharing memory makes the clone's cost
@@ -33,6 +35,7 @@ use crate::context::{self, Namespaces};
 use crate::error::{Error, SetupError, SpawnError, Step};
 use crate::fs::FsError;
 use crate::guest::{Guest, GuestBuilder, Init};
+use crate::resources;
 use crate::sys::{dumpable::DumpableGuard, memfd, pidfd, signals::BlockedSignals, stack::ChildStack};
 use plan::{ChildPlan, ExecPlan};
 
@@ -165,6 +168,12 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     let ns = ctx.namespaces;
     let RenderedCommand { program, argv, envp, search_path, cwd } = b.command.render()?;
     let use_init = ns.contains(Namespaces::PID) && b.init == Init::Builtin;
+    // The guest's groups, with their limits; removed again if anything
+    // below fails (dropped after `spawned`, so after the child is reaped).
+    let cgroups = match &b.resources {
+        Some(r) => Some(resources::create(r, &b.name)?),
+        None => None,
+    };
 
     // 2. Pipes and stdio.
     let (err_r, err_w) = pipe().map_err(spawn_err("creating the error pipe"))?;
@@ -194,8 +203,13 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
         status_fd: status.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
         become_root: ctx.userns.as_ref().is_some_and(|u| u.maps_root),
         pdeathsig: ctx.pdeathsig,
-        cgroup_dirs: Vec::new(),
-        into_cgroup: false,
+        // A child with a user namespace may not write the host's cgroup
+        // files: the parent moves it during the handshake instead.
+        cgroup_dirs: match (&cgroups, &ctx.userns) {
+            (Some(groups), None) => groups.dir_fds(),
+            _ => Vec::new(),
+        },
+        into_cgroup: ctx.userns.is_none() && cgroups.as_ref().is_some_and(|g| g.v2_fd().is_some()),
         unshare_cgroup: ns.contains(Namespaces::CGROUP),
         time_offsets: None,
         netns_fd: -1,
@@ -224,7 +238,7 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     let dumpable = DumpableGuard::hold();
     let cloned = {
         let _blocked = BlockedSignals::block_all().map_err(spawn_err("blocking signals"))?;
-        child::clone_child(&plan, &stack, clone_flags, true, None)
+        child::clone_child(&plan, &stack, clone_flags, true, cgroups.as_ref().and_then(|g| g.v2_fd()))
     };
     let cloned = cloned.map_err(|e| SpawnError::new(format!("cloning with flags {ns:?}"), e))?;
     let spawned =
@@ -238,13 +252,24 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     if let (Some((sync_r, sync_w)), Some(userns)) = (sync, &ctx.userns) {
         drop(sync_r);
         userns.write(spawned.pid).map_err(|(path, e)| SpawnError::new(format!("writing {path}"), e))?;
+        if let Some(groups) = &cgroups {
+            groups.join(spawned.pid)?;
+        }
         File::from(sync_w).write_all(&[1]).map_err(spawn_err("releasing the child"))?;
     }
 
     // 5. Wait for the exec.
-    let pidfd = finish(spawned, err_r, &plan, b.command.get_program())?;
+    let pidfd = finish(spawned, err_r, &plan, b.command.get_program()).map_err(|e| match (e, &cgroups) {
+        // Only the parent knows the paths of the cgroups the child joins.
+        (Error::Setup(mut s), Some(groups)) if s.step == Step::JoinCgroup => {
+            let index = cgroup_dirs_index(&s.subject);
+            s.subject = groups.paths().nth(index).map(|p| p.display().to_string()).unwrap_or_default();
+            Error::Setup(s)
+        }
+        (e, _) => e,
+    })?;
     let enter = enter::EnterInfo::new(plan.creds.clone(), plan.caps, plan.no_new_privs, plan.rlimits.clone());
-    Ok(Guest::new(b, cloned.pid, pidfd, status_r, enter, [stdin.parent, stdout.parent, stderr.parent]))
+    Ok(Guest::new(b, cloned.pid, pidfd, status_r, enter, [stdin.parent, stdout.parent, stderr.parent], cgroups))
 }
 
 /// Waits until the child has exec'd (end of file on the error pipe) and
@@ -277,6 +302,11 @@ pub(crate) fn finish(
         source: io::Error::from_raw_os_error(errno),
     }
     .into())
+}
+
+/// The index in a `cgroup #N` subject made by [`describe`].
+fn cgroup_dirs_index(subject: &str) -> usize {
+    subject.strip_prefix("cgroup #").and_then(|n| n.parse().ok()).unwrap_or(usize::MAX)
 }
 
 /// Reads one failure record or end of file; returns the bytes read.
@@ -325,6 +355,7 @@ fn describe(program: &OsStr, plan: &ChildPlan, step: Step, detail: u32) -> Strin
         Step::SetTimeOffsets => "/proc/self/timens_offsets".into(),
         Step::Exec | Step::ResolveProgram | Step::ExecInit | Step::InitFork => format!("{program:?}"),
         Step::JoinGuest => "the guest's namespaces".into(),
+        Step::JoinCgroup => format!("cgroup #{detail}"),
         _ => String::new(),
     }
 }

@@ -10,6 +10,7 @@
 //! - [`memfd`]: the sealed memfd holding the built-in init image.
 //! - [`signals`]: blocking every signal around the clone.
 //! - [`dumpable`]: keeping the caller's dumpable flag across spawns.
+//! - [`xattr`]: extended attributes marking the cgroups vguest created.
 
 pub(crate) mod call;
 pub(crate) mod clone;
@@ -19,6 +20,7 @@ pub(crate) mod pidfd;
 pub(crate) mod raw;
 pub(crate) mod signals;
 pub(crate) mod stack;
+pub(crate) mod xattr;
 
 #[cfg(test)]
 mod tests {

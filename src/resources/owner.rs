@@ -1,0 +1,423 @@
+//! [`Cgroups`]: the owner of a guest's groups. It creates them (see
+//! `make.rs`), applies the limits, hands out directory fds for joining, and
+//! removes everything it made when dropped (unless detached). Freezing and
+//! killing are in `control.rs`.
+
+use std::fs::{self, File};
+use std::io::{self, ErrorKind};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::error::ResourceError;
+use super::layout::{CgroupLayout, Controller, Hierarchies};
+use super::limits::Limit;
+use super::make::{make, prune};
+use super::placement::{self, GroupPlan, Wanted};
+
+/// How long removal retries `EBUSY` (the kernel may still be releasing the
+/// last task) and freezing waits for the kernel to finish.
+const PATIENCE: Duration = Duration::from_secs(2);
+
+/// Calls `f` until it returns true or [`PATIENCE`] runs out, sleeping a
+/// little longer each time. Returns whether it succeeded.
+pub(crate) fn patiently(mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(100);
+    loop {
+        if f() {
+            return true;
+        }
+        if start.elapsed() > PATIENCE {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// One of the guest's groups.
+#[derive(Debug)]
+pub(crate) struct Group {
+    pub plan: GroupPlan,
+    pub dir: PathBuf,
+    fd: OwnedFd,
+}
+
+impl Group {
+    pub(crate) fn serves(&self, c: Controller) -> bool {
+        self.plan.serves.contains(&c)
+    }
+}
+
+/// The groups of one guest; removes them on drop unless detached.
+#[derive(Debug)]
+pub(crate) struct Cgroups {
+    pub(crate) layout: CgroupLayout,
+    groups: Vec<Group>,
+    detached: bool,
+}
+
+fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
+    Ok(File::options().read(true).custom_flags(libc::O_DIRECTORY).open(dir)?.into())
+}
+
+/// Removes `dir` and any groups the guest made inside it, retrying `EBUSY`
+/// while the kernel releases the last tasks.
+fn remove_tree(dir: &Path) -> io::Result<()> {
+    let mut last = Ok(());
+    let mut children_removed = false;
+    patiently(|| match fs::remove_dir(dir) {
+        // A group with child groups is busy too: remove those (made by the
+        // guest inside its cgroup namespace) once, then retry.
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+            if !children_removed {
+                children_removed = true;
+                for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+                    if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        if let Err(e) = remove_tree(&entry.path()) {
+                            last = Err(e);
+                            return true;
+                        }
+                    }
+                }
+            }
+            last = Err(e);
+            false
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            last = Ok(());
+            true
+        }
+        other => {
+            last = other;
+            true
+        }
+    });
+    last
+}
+
+/// The pids listed in `cgroup.procs` of `dir` and the groups below it.
+pub(crate) fn procs(dir: &Path) -> Vec<i32> {
+    let mut out: Vec<i32> = fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                out.extend(procs(&entry.path()));
+            }
+        }
+    }
+    out
+}
+
+impl Cgroups {
+    /// Creates the groups for a guest: decides placement from the mount
+    /// table and the caller's own groups (`own`, the text of
+    /// `/proc/self/cgroup`), creates them, writes the limits. On failure
+    /// everything made so far is removed.
+    pub(crate) fn create(
+        hier: &Hierarchies,
+        own: &str,
+        limits: &[Limit],
+        wanted: &Wanted,
+        parent: Option<&Path>,
+        leaf: &str,
+    ) -> Result<Cgroups, ResourceError> {
+        let layout = hier.layout().ok_or(ResourceError::NoCgroupFs)?;
+        let plans = placement::place(hier, own, wanted, parent, leaf)?;
+        let mut owner = Cgroups { layout, groups: Vec::with_capacity(plans.len()), detached: false };
+        for mut plan in plans {
+            if !plan.fallback.is_empty() {
+                // The v2 group comes first and exists by now: keep the v1
+                // group only for what the v2 group cannot do.
+                if let Some(v2) = owner.groups.first_mut().filter(|g| g.plan.v2) {
+                    for (c, file) in std::mem::take(&mut plan.fallback) {
+                        match v2.dir.join(file).exists() {
+                            true => plan.serves.retain(|s| *s != c),
+                            false => v2.plan.serves.retain(|s| *s != c),
+                        }
+                    }
+                }
+                if plan.serves.is_empty() {
+                    continue;
+                }
+            }
+            let dir = make(&plan)?;
+            let fd = match open_dir(&dir) {
+                Ok(fd) => fd,
+                Err(source) => {
+                    let _ = fs::remove_dir(&dir);
+                    prune(&plan);
+                    return Err(ResourceError::group("opening", dir, source));
+                }
+            };
+            owner.groups.push(Group { plan, dir, fd });
+        }
+        for limit in limits {
+            let c = limit.controller();
+            // Placement guarantees a group for every controller a limit needs.
+            if let Some(g) = owner.groups.iter().find(|g| g.serves(c)) {
+                limit.apply(&g.dir, &g.plan.base, g.plan.v2)?;
+            }
+        }
+        Ok(owner)
+    }
+
+    /// The groups' directory fds, in join order. When the first is a v2
+    /// group, it can be given to `clone3` with `CLONE_INTO_CGROUP`.
+    pub(crate) fn dir_fds(&self) -> Vec<RawFd> {
+        self.groups.iter().map(|g| g.fd.as_raw_fd()).collect()
+    }
+
+    /// The v2 group's fd, for `CLONE_INTO_CGROUP`.
+    pub(crate) fn v2_fd(&self) -> Option<RawFd> {
+        self.groups.first().filter(|g| g.plan.v2).map(|g| g.fd.as_raw_fd())
+    }
+
+    /// The groups' directories, in join order.
+    pub(crate) fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.groups.iter().map(|g| g.dir.as_path())
+    }
+
+    pub(crate) fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// Whether no process is left in the guest's groups: v2's recursive
+    /// `populated` flag (one read), else the listed processes.
+    pub(crate) fn is_empty(&self) -> bool {
+        let Some(g) = self.groups.first() else {
+            return true;
+        };
+        match g.plan.v2 {
+            true => fs::read_to_string(g.dir.join("cgroup.events"))
+                .map_or_else(|_| procs(&g.dir).is_empty(), |e| e.lines().any(|l| l == "populated 0")),
+            false => procs(&g.dir).is_empty(),
+        }
+    }
+
+    /// Moves `pid` into every group (the parent's side of the join, for a
+    /// child whose credentials no longer allow it to join itself).
+    pub(crate) fn join(&self, pid: i32) -> Result<(), ResourceError> {
+        for g in &self.groups {
+            fs::write(g.dir.join("cgroup.procs"), pid.to_string()).map_err(|source| ResourceError::Join {
+                pid,
+                group: g.dir.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Removes every group (and marked parents left empty). Groups that
+    /// could not be removed stay owned, so a later call (or drop) tries
+    /// again; the first error is returned.
+    pub(crate) fn remove(&mut self) -> Result<(), ResourceError> {
+        let mut first = None;
+        let mut kept = Vec::new();
+        for g in self.groups.drain(..) {
+            match remove_tree(&g.dir) {
+                Ok(()) => prune(&g.plan),
+                Err(source) => {
+                    first.get_or_insert(ResourceError::group("removing", &g.dir, source));
+                    kept.push(g);
+                }
+            }
+        }
+        self.groups = kept;
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Leaves the groups in place (for a detached guest).
+    pub(crate) fn detach(&mut self) {
+        self.detached = true;
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        if !self.detached {
+            let _ = self.remove();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::Resources;
+    use crate::resources::layout::tests::hybrid_mountinfo;
+    use crate::resources::limits;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vguest-owner-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A fake hybrid tree: plain directories stand in for cgroupfs (whose
+    /// files the kernel creates; here they appear as they are written).
+    fn hybrid_tree(root: &Path) {
+        for d in
+            ["memory/process_api/abc", "cpu", "cpuacct", "pids", "freezer", "blkio", "devices", "systemd"]
+        {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        fs::create_dir_all(root.join("cpuset")).unwrap();
+        fs::write(root.join("cpuset/cpuset.cpus"), "0-1\n").unwrap();
+        fs::write(root.join("cpuset/cpuset.mems"), "0\n").unwrap();
+        fs::create_dir_all(root.join("unified")).unwrap();
+        fs::write(root.join("unified/cgroup.controllers"), "hugetlb\n").unwrap();
+        fs::write(root.join("unified/cgroup.subtree_control"), "").unwrap();
+    }
+
+    const OWN: &str = "8:pids:/\n7:blkio:/\n6:freezer:/\n4:memory:/process_api/abc\n3:cpuset:/\n2:cpuacct:/\n1:cpu:/\n0::/\n";
+
+    #[test]
+    fn creates_limits_and_removes_everything_it_made() {
+        let root = temp("create");
+        hybrid_tree(&root);
+        let hier = Hierarchies::parse(&hybrid_mountinfo(&root));
+        let res = Resources::new().memory_max(32 << 20).pids_max(64).cpuset_cpus("1");
+        let limits = limits::check(&res).unwrap();
+        // The fake cpuset groups lack the files the kernel would give them,
+        // so setting up `vguest` fails half way: a typed error, and nothing
+        // of ours is left in any hierarchy.
+        let err = Cgroups::create(&hier, OWN, &limits, &limits::wanted(&limits), None, "g.1.0").unwrap_err();
+        assert!(matches!(err, ResourceError::Create { .. }), "{err}");
+        assert!(!root.join("memory/process_api/abc/vguest").exists());
+        assert!(!root.join("cpuset/vguest").exists(), "marked empty parent removed");
+        assert!(!root.join("unified/vguest").exists());
+
+        // Without cpuset the fake tree is complete.
+        let res = Resources::new().memory_max(32 << 20).pids_max(64);
+        let limits = limits::check(&res).unwrap();
+        let mut owner =
+            Cgroups::create(&hier, OWN, &limits, &limits::wanted(&limits), None, "g.1.1").unwrap();
+        let paths: Vec<PathBuf> = owner.paths().map(Path::to_path_buf).collect();
+        assert_eq!(paths[0], root.join("unified/vguest/g.1.1"));
+        assert_eq!(owner.v2_fd(), Some(owner.dir_fds()[0]));
+        let mem = root.join("memory/process_api/abc/vguest/g.1.1");
+        assert_eq!(fs::read_to_string(mem.join("memory.limit_in_bytes")).unwrap(), "33554432");
+        assert_eq!(fs::read_to_string(root.join("pids/vguest/g.1.1/pids.max")).unwrap(), "64");
+        // Plain directories are not empty once files were written: clear
+        // them as the kernel would, then remove.
+        for p in &paths {
+            for f in fs::read_dir(p).unwrap().flatten() {
+                fs::remove_file(f.path()).unwrap();
+            }
+        }
+        owner.remove().unwrap();
+        for p in &paths {
+            assert!(!p.exists(), "{p:?}");
+            assert!(!p.parent().unwrap().exists(), "{p:?} parent");
+        }
+        assert!(root.join("memory/process_api/abc").exists(), "the caller's own group stays");
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn unmarked_parents_and_foreign_groups_stay() {
+        let root = temp("unmarked");
+        hybrid_tree(&root);
+        // An administrator's own `vguest` (no mark) survives the guest.
+        fs::create_dir_all(root.join("pids/vguest/other")).unwrap();
+        let hier = Hierarchies::parse(&hybrid_mountinfo(&root));
+        let wanted = Wanted { hard: [Controller::Pids].into(), soft: Default::default() };
+        let mut owner = Cgroups::create(&hier, OWN, &[], &wanted, None, "g.2.0").unwrap();
+        owner.remove().unwrap();
+        assert!(root.join("pids/vguest/other").exists());
+        assert!(!root.join("pids/vguest/g.2.0").exists());
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn v2_delegates_controllers_along_the_path_and_limits_the_leaf() {
+        let root = temp("v2");
+        let own = root.join("user.slice/app");
+        fs::create_dir_all(own.join("vguest")).unwrap();
+        fs::write(own.join("cgroup.controllers"), "cpu io memory pids\n").unwrap();
+        fs::write(own.join("cgroup.subtree_control"), "").unwrap();
+        // Plain directories do not grow cgroup files on mkdir: `vguest`
+        // exists already here (made by someone else: unmarked, kept).
+        fs::write(own.join("vguest/cgroup.subtree_control"), "memory\n").unwrap();
+        let hier = Hierarchies::parse(&crate::resources::layout::tests::v2_mountinfo(&root));
+        let res = Resources::new().memory_max(64 << 20).cpu_weight(50);
+        let limits = limits::check(&res).unwrap();
+        let mut owner =
+            Cgroups::create(&hier, "0::/user.slice/app\n", &limits, &limits::wanted(&limits), None, "g.3.0")
+                .unwrap();
+        assert_eq!(owner.layout, CgroupLayout::V2);
+        let leaf = own.join("vguest/g.3.0");
+        assert_eq!(owner.paths().collect::<Vec<_>>(), [leaf.as_path()]);
+        assert_eq!(owner.v2_fd(), Some(owner.dir_fds()[0]), "placed with CLONE_INTO_CGROUP");
+        // Limits need memory and cpu: enabled in the caller's group and in
+        // vguest (only what was missing), with pids for statistics.
+        assert_eq!(fs::read_to_string(own.join("cgroup.subtree_control")).unwrap(), "+memory +cpu +pids");
+        assert_eq!(fs::read_to_string(own.join("vguest/cgroup.subtree_control")).unwrap(), "+cpu +pids");
+        assert_eq!(fs::read_to_string(leaf.join("memory.max")).unwrap(), "67108864");
+        assert_eq!(fs::read_to_string(leaf.join("cpu.weight")).unwrap(), "50");
+        for f in fs::read_dir(&leaf).unwrap().flatten() {
+            fs::remove_file(f.path()).unwrap();
+        }
+        owner.remove().unwrap();
+        assert!(!leaf.exists());
+        assert!(own.join("vguest").exists(), "an unmarked vguest stays");
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    /// The v1 paths (freezer pause, freeze-kill-thaw) on the real kernel,
+    /// with the host's v2 mount hidden so they are taken even on a hybrid
+    /// host. Only the pids and freezer hierarchies are used.
+    #[test]
+    fn v1_freezer_pauses_and_kills_on_the_real_kernel() {
+        use std::io::Write;
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("SKIP v1 freezer: needs root");
+            return;
+        }
+        let mut hier = Hierarchies::host().unwrap().clone();
+        if hier.v1_for(Controller::Freezer).is_none() || hier.v1_for(Controller::Pids).is_none() {
+            eprintln!("SKIP v1 freezer: no v1 freezer or pids hierarchy");
+            return;
+        }
+        hier.v2 = None;
+        let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+        let wanted =
+            Wanted { hard: Default::default(), soft: [Controller::Freezer, Controller::Pids].into() };
+        let leaf = format!("rt-unit-v1.{}", std::process::id());
+        let mut owner = Cgroups::create(&hier, &own, &[], &wanted, None, &leaf).unwrap();
+        assert_eq!(owner.layout, CgroupLayout::V1);
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", "read x; sleep 1000 & sleep 1000 & wait"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        owner.join(child.id() as i32).unwrap();
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let pids = &owner.groups.iter().find(|g| g.serves(Controller::Pids)).unwrap().dir;
+        assert!(patiently(|| procs(pids).len() == 3), "{:?}", procs(pids));
+
+        let freezer = owner.groups.iter().find(|g| g.serves(Controller::Freezer)).unwrap().dir.clone();
+        owner.set_frozen(true).unwrap();
+        assert_eq!(fs::read_to_string(freezer.join("freezer.state")).unwrap().trim(), "FROZEN");
+        owner.set_frozen(false).unwrap();
+        assert_eq!(fs::read_to_string(freezer.join("freezer.state")).unwrap().trim(), "THAWED");
+
+        owner.kill_all().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(child.wait().unwrap().signal(), Some(9));
+        assert!(patiently(|| procs(pids).is_empty()), "{:?}", procs(pids));
+        let dirs: Vec<PathBuf> = owner.paths().map(Path::to_path_buf).collect();
+        owner.remove().unwrap();
+        for d in dirs {
+            assert!(!d.exists(), "{d:?}");
+        }
+    }
+}
