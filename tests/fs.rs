@@ -331,3 +331,25 @@ fn bad_filesystems_give_typed_errors_and_leave_the_host_alone() {
     assert_eq!(std::fs::read_dir(&host_target.0).unwrap().count(), 0, "a write reached the host");
     assert!(!Path::new("/tmp/y").exists());
 }
+
+#[test]
+fn a_mount_namespace_never_shares_mounts_with_the_host() {
+    if !root_or_skip("propagation") {
+        return;
+    }
+    let _s = shared();
+    let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    if !host.contains(" shared:") {
+        eprintln!("SKIP propagation: the host has no shared mount whose propagation a guest could inherit");
+        return;
+    }
+    // A guest without a root filesystem of its own still gets private
+    // propagation: with CAP_SYS_ADMIN it could otherwise mount onto the
+    // host through a shared mount.
+    let mut caps = vguest::CapSet::server_default();
+    caps.insert(vguest::Capability::CAP_SYS_ADMIN);
+    let ctx = vguest::Context::new().capabilities(vguest::Capabilities::only(caps));
+    let (status, out, err) = sh(Guest::builder("fs-private").context(ctx), "cat /proc/self/mountinfo");
+    assert!(status.success(), "{err}");
+    assert!(!out.contains(" shared:"), "a guest mount is still shared with the host:\n{out}");
+}

@@ -6,7 +6,7 @@ use std::io;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use super::{ClockOffsets, Context, ContextError, IdMap, Namespaces, check_name, render_map, rlimit_name};
+use super::{CapSet, ClockOffsets, Context, ContextError, IdMap, Namespaces, check_name, render_map, rlimit_name};
 
 /// Capability sets as kernel bit masks.
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +89,15 @@ impl Context {
         let last_cap = last_cap()?;
         let c = &self.capabilities;
         c.validate(last_cap)?;
+        if !ns.contains(Namespaces::USER) {
+            // Outside a user namespace of its own, a guest can only keep
+            // capabilities its creator holds.
+            let held: CapSet = caps::read(None, caps::CapSet::Permitted).unwrap_or_default().into_iter().collect();
+            let asked = c.effective | c.permitted | c.ambient | c.inheritable;
+            if !asked.is_subset(held) {
+                return Err(ContextError::CapabilityNotHeld { missing: asked & !held });
+            }
+        }
         let caps = CapsPlan {
             last_cap,
             bounding: c.bounding.bits(),
@@ -244,7 +253,9 @@ mod tests {
         let caps = Capabilities { ambient: "chown".parse::<CapSet>().unwrap(), ..Default::default() };
         let err = plan(Context::new().capabilities(caps)).unwrap_err();
         assert!(matches!(err, ContextError::CapabilitiesInconsistent { set: "ambient", .. }), "{err}");
-        assert!(plan(Context::new().capabilities(Capabilities::only(CapSet::all()))).is_ok());
+        // Inside its own user namespace a guest may hold every capability.
+        let ns = Namespaces::default() | Namespaces::USER;
+        assert!(plan(Context::new().namespaces(ns).capabilities(Capabilities::only(CapSet::all()))).is_ok());
     }
 
     #[test]

@@ -129,6 +129,13 @@ impl std::ops::BitOr for CapSet {
     }
 }
 
+impl std::ops::Not for CapSet {
+    type Output = CapSet;
+    fn not(self) -> CapSet {
+        CapSet(!self.0)
+    }
+}
+
 impl std::ops::BitAnd for CapSet {
     type Output = CapSet;
     fn bitand(self, rhs: CapSet) -> CapSet {

@@ -366,6 +366,13 @@ pub enum ContextError {
         /// `/proc/sys/kernel/cap_last_cap`.
         last_cap: u32,
     },
+    /// The guest would hold capabilities its creator does not have
+    /// (possible only inside a user namespace of its own).
+    #[error("the caller does not hold {missing}, so the guest cannot either")]
+    CapabilityNotHeld {
+        /// The capabilities asked for but not held.
+        missing: CapSet,
+    },
     /// The capability sets break a kernel rule.
     #[error("the {set} capability set must lie within the {within} set, but also has {extra}")]
     CapabilitiesInconsistent {

@@ -45,13 +45,12 @@ fn fd(result: call::SysResult) -> Result<Fd, Errno> {
 
 /// Builds the guest's mount table under its new root and switches to it.
 pub(crate) fn child_filesystem(plan: &FsPlan) -> Result<(), Failure> {
-    call::mount_propagation(c"/", plan.propagation).at(step::MOUNT, detail::PROPAGATION)?;
     let root = child_root(&plan.root).at(step::MOUNT, detail::ROOT)?;
     for (i, op) in plan.ops.iter().enumerate() {
         child_op(root.0, op).at(step::MOUNT, i as u32)?;
     }
-    if plan.read_only_root {
-        call::mount_setattr(root.0, attr::RDONLY, false).at(step::MOUNT, detail::READ_ONLY_ROOT)?;
+    if plan.root_attrs != 0 {
+        call::mount_setattr(root.0, plan.root_attrs, false).at(step::MOUNT, detail::ROOT_ATTRS)?;
     }
     // pivot_root(".", ".") stacks the old root on top of the new one;
     // detaching it leaves only the guest's tree (pivot_root(2), NOTES).

@@ -226,6 +226,17 @@ pub enum Propagation {
     Slave,
 }
 
+impl Propagation {
+    /// The `mount(2)` flags applied recursively to `/`.
+    pub(crate) fn flags(self) -> u64 {
+        libc::MS_REC
+            | match self {
+                Propagation::Private => libc::MS_PRIVATE,
+                Propagation::Slave => libc::MS_SLAVE,
+            }
+    }
+}
+
 /// The paths masked by default: read as empty or refused.
 pub const DEFAULT_MASKED: &[&str] = &[
     "/proc/acpi",
@@ -268,6 +279,8 @@ pub const DEFAULT_READ_ONLY: &[&str] =
 pub struct Filesystem {
     pub(crate) root: Root,
     pub(crate) read_only_root: bool,
+    pub(crate) root_nosuid: bool,
+    pub(crate) root_nodev: bool,
     pub(crate) mounts: Vec<Mount>,
     pub(crate) masked: Vec<PathBuf>,
     pub(crate) read_only: Vec<PathBuf>,
@@ -279,6 +292,8 @@ impl Filesystem {
         Filesystem {
             root,
             read_only_root: false,
+            root_nosuid: false,
+            root_nodev: true,
             mounts: Vec::new(),
             masked: DEFAULT_MASKED.iter().map(PathBuf::from).collect(),
             read_only: DEFAULT_READ_ONLY.iter().map(PathBuf::from).collect(),
@@ -452,6 +467,32 @@ impl Filesystem {
     /// ```
     pub fn read_only_root(mut self, on: bool) -> Self {
         self.read_only_root = on;
+        self
+    }
+
+    /// Ignores set-user-id bits and file capabilities on the root mount
+    /// (default off; `no_new_privs`, on by default, already keeps them from
+    /// granting privileges).
+    ///
+    /// ```
+    /// # use vguest::Filesystem;
+    /// let fs = Filesystem::new("/srv/g").root_nosuid(true);
+    /// ```
+    pub fn root_nosuid(mut self, on: bool) -> Self {
+        self.root_nosuid = on;
+        self
+    }
+
+    /// Refuses to open device nodes on the root mount (default on: the
+    /// guest's devices come from [`dev`](Self::dev), a separate mount).
+    ///
+    /// ```
+    /// # use vguest::Filesystem;
+    /// // A guest whose own tree carries the device nodes it needs.
+    /// let fs = Filesystem::new("/srv/g").root_nodev(false);
+    /// ```
+    pub fn root_nodev(mut self, on: bool) -> Self {
+        self.root_nodev = on;
         self
     }
 

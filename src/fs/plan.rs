@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path};
 
-use super::{BindFlags, Filesystem, FsError, Mount, Propagation, Root, Upper};
+use super::{BindFlags, Filesystem, FsError, Mount, Root, Upper};
 
 /// `MOUNT_ATTR_*` flags (`mount_setattr(2)`).
 pub(crate) mod attr {
@@ -20,7 +20,7 @@ pub(crate) mod attr {
 pub(crate) mod detail {
     pub const PROPAGATION: u32 = u32::MAX;
     pub const ROOT: u32 = u32::MAX - 1;
-    pub const READ_ONLY_ROOT: u32 = u32::MAX - 2;
+    pub const ROOT_ATTRS: u32 = u32::MAX - 2;
 }
 
 /// The root, rendered.
@@ -93,11 +93,10 @@ pub(crate) enum Op {
 /// The filesystem layer, rendered for the child.
 #[derive(Debug)]
 pub(crate) struct FsPlan {
-    /// `MS_REC` plus `MS_PRIVATE` or `MS_SLAVE`.
-    pub propagation: u64,
     pub root: RootPlan,
     pub ops: Vec<Op>,
-    pub read_only_root: bool,
+    /// `MOUNT_ATTR_*` for the root mount, set after everything else.
+    pub root_attrs: u64,
     /// One description per op, for error messages.
     descriptions: Vec<String>,
     root_description: String,
@@ -109,7 +108,7 @@ impl FsPlan {
         match detail {
             detail::PROPAGATION => "/ (making propagation private)".into(),
             detail::ROOT => self.root_description.clone(),
-            detail::READ_ONLY_ROOT => "/ read-only".into(),
+            detail::ROOT_ATTRS => "/ (setting read-only, nosuid or nodev)".into(),
             i => self.descriptions.get(i as usize).cloned().unwrap_or_default(),
         }
     }
@@ -235,16 +234,16 @@ impl Filesystem {
             let what = format!("read-only {}", path.display());
             push(Op::ReadOnly { path: guest_path(&what, path)? }, what);
         }
-        let propagation = libc::MS_REC
-            | match self.propagation {
-                Propagation::Private => libc::MS_PRIVATE,
-                Propagation::Slave => libc::MS_SLAVE,
-            };
+        let mut root_attrs = 0;
+        for (on, a) in [(self.read_only_root, attr::RDONLY), (self.root_nosuid, attr::NOSUID), (self.root_nodev, attr::NODEV)] {
+            if on {
+                root_attrs |= a;
+            }
+        }
         Ok(FsPlan {
-            propagation,
             root,
             ops,
-            read_only_root: self.read_only_root,
+            root_attrs,
             descriptions,
             root_description,
         })

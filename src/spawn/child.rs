@@ -112,6 +112,12 @@ fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
     if let Some(name) = &plan.domainname {
         call::setdomainname(name).at(step::SET_DOMAINNAME, 0)?;
     }
+    if plan.mount_propagation != 0 {
+        // A new mount namespace copies the host's propagation: with shared
+        // mounts, anything mounted below them would appear on the host
+        // (mount_namespaces(7), "Shared subtrees").
+        call::mount_propagation(c"/", plan.mount_propagation).at(step::MOUNT, u32::MAX)?;
+    }
     if let Some(fs) = &plan.fs {
         crate::fs::child_filesystem(fs)?;
     }

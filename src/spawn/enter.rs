@@ -138,6 +138,7 @@ pub(crate) fn exec(
         loopback_up: false,
         hostname: None,
         domainname: None,
+        mount_propagation: 0,
         fs: None,
         rlimits: info.rlimits.clone(),
         cwd,

@@ -102,6 +102,9 @@ pub(crate) struct ChildPlan {
     pub loopback_up: bool,
     pub hostname: Option<Vec<u8>>,
     pub domainname: Option<Vec<u8>>,
+    /// `mount(2)` propagation flags for `/` in a new mount namespace (0:
+    /// none), so that nothing mounted in the guest reaches the host.
+    pub mount_propagation: u64,
     /// The guest's root and mount table, if it has its own.
     pub fs: Option<crate::fs::FsPlan>,
     /// (resource, limit) pairs for `prlimit64`.
