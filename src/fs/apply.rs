@@ -235,14 +235,41 @@ fn to_cstr<'a>(buf: &'a mut [u8], bytes: &[u8]) -> Result<&'a CStr, Errno> {
     CStr::from_bytes_with_nul(&buf[..=bytes.len()]).map_err(|_| libc::EINVAL)
 }
 
-/// Resolves `rel` beneath the root like `ensure`, creating missing
-/// directories on the way (mode 0755) and the last component as a
-/// directory or an empty file with `mode`.
+/// Resolves `rel` beneath the root, creating it if it is missing: the
+/// last component as a directory or (with `file`) an empty file with
+/// `mode`, and missing parents as directories. The usual case, a fresh
+/// mount point in an existing directory, costs one failed lookup, one of
+/// the parent and the creation, whose fd is the result.
 fn ensure(root: i32, rel: &CStr, file: bool, mode: u32) -> Result<Fd, Errno> {
     match resolve(root, rel, 0) {
         Err(libc::ENOENT) => {}
         other => return other,
     }
+    let mut name = [0u8; 256];
+    let (parent, name) = ensure_parent(root, rel, &mut name)?;
+    let at = parent.as_ref().map_or(root, |p| p.0);
+    if file {
+        let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        match call::openat(at, name, flags, mode) {
+            Ok(created) => return Ok(Fd(created as i32)),
+            Err(libc::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+    } else {
+        match call::mkdirat(at, name, mode) {
+            Ok(_) | Err(libc::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Created by us or, in a race, by someone else: open it in place,
+    // never following a symlink.
+    let dir_flag = if file { 0 } else { libc::O_DIRECTORY };
+    fd(call::openat(at, name, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC | dir_flag, 0))
+}
+
+/// Resolves the directory `rel` beneath the root, creating each missing
+/// component (mode 0755) from the top down.
+fn make_dirs(root: i32, rel: &CStr) -> Result<Fd, Errno> {
     let bytes = rel.to_bytes();
     let mut prefix_buf = [0u8; PATH_MAX];
     let mut name_buf = [0u8; 256];
@@ -250,31 +277,19 @@ fn ensure(root: i32, rel: &CStr, file: bool, mode: u32) -> Result<Fd, Errno> {
     let mut start = 0;
     while start <= bytes.len() {
         let end = bytes[start..].iter().position(|b| *b == b'/').map_or(bytes.len(), |p| start + p);
-        let last = end == bytes.len();
         let prefix = to_cstr(&mut prefix_buf, &bytes[..end])?;
-        let dir_flag = if last && file { 0 } else { libc::O_DIRECTORY };
-        let found = match resolve(root, prefix, dir_flag) {
+        let found = match resolve(root, prefix, libc::O_DIRECTORY) {
             Err(libc::ENOENT) => {
                 let name = to_cstr(&mut name_buf, &bytes[start..end])?;
-                let at = parent.as_ref().map_or(root, |p| p.0);
-                let created = if last && file {
-                    let flags =
-                        libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-                    call::openat(at, name, flags, mode).map(|f| {
-                        let _ = call::close(f as i32);
-                    })
-                } else {
-                    call::mkdirat(at, name, if last { mode } else { 0o755 }).map(|_| ())
-                };
-                match created {
-                    Ok(()) | Err(libc::EEXIST) => {}
+                match call::mkdirat(parent.as_ref().map_or(root, |p| p.0), name, 0o755) {
+                    Ok(_) | Err(libc::EEXIST) => {}
                     Err(e) => return Err(e),
                 }
-                resolve(root, prefix, dir_flag)?
+                resolve(root, prefix, libc::O_DIRECTORY)?
             }
             other => other?,
         };
-        if last {
+        if end == bytes.len() {
             return Ok(found);
         }
         parent = Some(found);
@@ -285,18 +300,17 @@ fn ensure(root: i32, rel: &CStr, file: bool, mode: u32) -> Result<Fd, Errno> {
 
 /// Ensures the parent directory of `rel` exists; returns it (`None` for
 /// the root itself) and the last component as a C string in `name`.
-fn ensure_parent<'a>(
-    root: i32,
-    rel: &CStr,
-    name: &'a mut [u8; 256],
-) -> Result<(Option<Fd>, &'a CStr), Errno> {
+fn ensure_parent<'a>(root: i32, rel: &CStr, name: &'a mut [u8; 256]) -> Result<(Option<Fd>, &'a CStr), Errno> {
     let bytes = rel.to_bytes();
     match bytes.iter().rposition(|b| *b == b'/') {
         None => Ok((None, to_cstr(name, bytes)?)),
         Some(slash) => {
             let mut dir_buf = [0u8; PATH_MAX];
             let dir = to_cstr(&mut dir_buf, &bytes[..slash])?;
-            let parent = ensure(root, dir, false, 0o755)?;
+            let parent = match resolve(root, dir, libc::O_DIRECTORY) {
+                Err(libc::ENOENT) => make_dirs(root, dir)?,
+                other => other?,
+            };
             Ok((Some(parent), to_cstr(name, &bytes[slash + 1..])?))
         }
     }
