@@ -12,7 +12,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut guests = Vec::new();
     for name in ["alpha", "beta"] {
         let overlay = Overlay::new([template.path()], Upper::Tmpfs { size: 8 << 20 });
-        let script = format!("echo {name} > /etc/motd; sleep 0.2; echo \"$(hostname) reads: $(cat /etc/motd)\"");
+        let script =
+            format!("echo {name} > /etc/motd; sleep 0.2; echo \"$(hostname) reads: $(cat /etc/motd)\"");
         let guest = Guest::builder(name)
             .filesystem(Filesystem::overlay(overlay).proc().dev())
             .command(Command::new("/bin/sh").args(["-c", &script]).stdout(Stdio::Inherit))

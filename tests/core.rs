@@ -268,9 +268,10 @@ fn bad_input_gives_typed_errors_and_leaves_nothing() {
     // the development VM): asking for all of them names what is missing.
     let held: CapSet = caps_held();
     if held != CapSet::all() {
-        expect_spawn_error(Guest::builder("bad").context(Context::new().capabilities(Capabilities::only(CapSet::all()))), |e| {
-            matches!(e, Error::Context(ContextError::CapabilityNotHeld { missing }) if !missing.is_empty())
-        });
+        expect_spawn_error(
+            Guest::builder("bad").context(Context::new().capabilities(Capabilities::only(CapSet::all()))),
+            |e| matches!(e, Error::Context(ContextError::CapabilityNotHeld { missing }) if !missing.is_empty()),
+        );
     }
     let unknown = "CAP_FLY".parse::<CapSet>().unwrap_err();
     assert!(matches!(&unknown, ContextError::UnknownCapability { name } if name == "CAP_FLY"), "{unknown}");
@@ -434,7 +435,9 @@ fn parent_death_signal_ends_the_guest_with_its_spawning_thread() {
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
 
     // Without it, the guest outlives its spawning thread.
-    let spawner = std::thread::spawn(|| Guest::builder("kept").command(Command::new("/bin/sleep").arg("60")).spawn().unwrap());
+    let spawner = std::thread::spawn(|| {
+        Guest::builder("kept").command(Command::new("/bin/sleep").arg("60")).spawn().unwrap()
+    });
     let mut guest = spawner.join().unwrap();
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(guest.try_wait().unwrap(), None);

@@ -6,7 +6,9 @@ use std::io;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use super::{CapSet, ClockOffsets, Context, ContextError, IdMap, Namespaces, check_name, render_map, rlimit_name};
+use super::{
+    CapSet, ClockOffsets, Context, ContextError, IdMap, Namespaces, check_name, render_map, rlimit_name,
+};
 
 /// Capability sets as kernel bit masks.
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +94,8 @@ impl Context {
         if !ns.contains(Namespaces::USER) {
             // Outside a user namespace of its own, a guest can only keep
             // capabilities its creator holds.
-            let held: CapSet = caps::read(None, caps::CapSet::Permitted).unwrap_or_default().into_iter().collect();
+            let held: CapSet =
+                caps::read(None, caps::CapSet::Permitted).unwrap_or_default().into_iter().collect();
             let asked = c.effective | c.permitted | c.ambient | c.inheritable;
             if !asked.is_subset(held) {
                 return Err(ContextError::CapabilityNotHeld { missing: asked & !held });

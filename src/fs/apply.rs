@@ -300,7 +300,11 @@ fn make_dirs(root: i32, rel: &CStr) -> Result<Fd, Errno> {
 
 /// Ensures the parent directory of `rel` exists; returns it (`None` for
 /// the root itself) and the last component as a C string in `name`.
-fn ensure_parent<'a>(root: i32, rel: &CStr, name: &'a mut [u8; 256]) -> Result<(Option<Fd>, &'a CStr), Errno> {
+fn ensure_parent<'a>(
+    root: i32,
+    rel: &CStr,
+    name: &'a mut [u8; 256],
+) -> Result<(Option<Fd>, &'a CStr), Errno> {
     let bytes = rel.to_bytes();
     match bytes.iter().rposition(|b| *b == b'/') {
         None => Ok((None, to_cstr(name, bytes)?)),

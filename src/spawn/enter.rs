@@ -39,7 +39,12 @@ pub(crate) struct EnterInfo {
 }
 
 impl EnterInfo {
-    pub(crate) fn new(creds: CredsPlan, caps: CapsPlan, no_new_privs: bool, rlimits: Vec<(u32, libc::rlimit64)>) -> Self {
+    pub(crate) fn new(
+        creds: CredsPlan,
+        caps: CapsPlan,
+        no_new_privs: bool,
+        rlimits: Vec<(u32, libc::rlimit64)>,
+    ) -> Self {
         EnterInfo { creds, caps, no_new_privs, rlimits, namespaces: OnceLock::new() }
     }
 
@@ -48,7 +53,11 @@ impl EnterInfo {
     /// one PID 1 gives its children: on kernels where an exec does not switch
     /// time namespaces (Debian's 6.1, for one), PID 1 itself stays in the
     /// host's while its children run in the guest's.
-    fn namespaces(&self, pid: libc::pid_t, pidfd: BorrowedFd<'_>) -> std::io::Result<(Namespaces, Option<i32>)> {
+    fn namespaces(
+        &self,
+        pid: libc::pid_t,
+        pidfd: BorrowedFd<'_>,
+    ) -> std::io::Result<(Namespaces, Option<i32>)> {
         if let Some((ns, time)) = self.namespaces.get() {
             return Ok((*ns, time.as_ref().map(|f| f.as_raw_fd())));
         }
