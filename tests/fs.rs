@@ -353,3 +353,39 @@ fn a_mount_namespace_never_shares_mounts_with_the_host() {
     assert!(status.success(), "{err}");
     assert!(!out.contains(" shared:"), "a guest mount is still shared with the host:\n{out}");
 }
+
+#[test]
+fn device_nodes_made_in_the_guest_do_not_open() {
+    if !root_or_skip("device nodes") {
+        return;
+    }
+    let _s = shared();
+    let before = HostState::capture();
+    // The default capabilities keep CAP_MKNOD (a server may need to make
+    // a fifo or a node for its own use), so every writable place of a
+    // server guest must be nodev: no node made there may open. The node
+    // here is /dev/zero's (1:5), harmless but telling; one for a host
+    // disk would be refused the same way.
+    let fs =
+        Filesystem::overlay(Overlay::new([rootfs()], Upper::Tmpfs { size: 1 << 20 })).with_server_mounts();
+    let script = r#"
+        grep CapEff /proc/self/status
+        for dir in /dev /tmp /dev/shm /; do
+            mknod $dir/vg-zero c 1 5 || echo "mknod refused in $dir"
+            if head -c1 $dir/vg-zero >/dev/null 2>&1; then echo "OPENED $dir"; else echo "refused in $dir"; fi
+        done
+        head -c1 /dev/zero | wc -c
+    "#;
+    let (status, out, err) = sh(Guest::builder("fs-nodev").filesystem(fs), script);
+    assert!(status.success(), "{status}: {err}");
+    let mknod = 1u64 << 27;
+    let eff = u64::from_str_radix(status_field(&out, "CapEff").unwrap(), 16).unwrap();
+    assert_ne!(eff & mknod, 0, "the test needs CAP_MKNOD in the guest: {out}");
+    let lines: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(
+        lines,
+        ["refused in /dev", "refused in /tmp", "refused in /dev/shm", "refused in /", "1"],
+        "{out}\n{err}"
+    );
+    before.assert_mounts_unchanged("device nodes");
+}

@@ -235,18 +235,16 @@ impl Filesystem {
             push(Op::ReadOnly { path: guest_path(&what, path)? }, what);
         }
         let mut root_attrs = 0;
-        for (on, a) in [(self.read_only_root, attr::RDONLY), (self.root_nosuid, attr::NOSUID), (self.root_nodev, attr::NODEV)] {
+        for (on, a) in [
+            (self.read_only_root, attr::RDONLY),
+            (self.root_nosuid, attr::NOSUID),
+            (self.root_nodev, attr::NODEV),
+        ] {
             if on {
                 root_attrs |= a;
             }
         }
-        Ok(FsPlan {
-            root,
-            ops,
-            root_attrs,
-            descriptions,
-            root_description,
-        })
+        Ok(FsPlan { root, ops, root_attrs, descriptions, root_description })
     }
 
     fn plan_root(&self) -> Result<(RootPlan, String), FsError> {
@@ -378,7 +376,9 @@ fn render_dev(target: &Path) -> Result<Vec<(Op, String)>, FsError> {
         fstype: c"tmpfs",
         options,
         target: guest_path(&what, target)?,
-        attrs: attr::NOSUID | attr::NOEXEC,
+        // nodev: a guest holding CAP_MKNOD could otherwise make a node for
+        // a host disk here. The device files are bind mounts of their own.
+        attrs: attr::NOSUID | attr::NODEV | attr::NOEXEC,
     };
     ops.push((op, what));
     for dev in ["null", "zero", "full", "random", "urandom", "tty"] {
