@@ -5,6 +5,14 @@
 //! Every test says which cgroup layout it ran on. Guest names start with
 //! `rt-`, and each test checks afterwards that no group named after its
 //! guests remains anywhere under `/sys/fs/cgroup`.
+//!
+//! The test VM (`tests/vm/run.sh`) also runs them the way a systemd host
+//! would: from an occupied non-root leaf ([`occupied_leaf`]), where cgroup
+//! v2 hands no controller to groups below the caller's own. There the tests
+//! take the documented route for limits, a delegated group as
+//! [`Resources::parent`] (`VGUEST_TEST_DELEGATED_PARENT`, an empty group
+//! whose parent enables the controllers), and one test asserts what the
+//! default placement does in the leaf itself.
 
 mod common;
 
@@ -19,8 +27,43 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 fn layout(test: &str) -> &'static str {
     let layout = cgroup_layout();
-    println!("{test}: cgroup layout {layout}");
+    match delegated_parent() {
+        Some(parent) => println!(
+            "{test}: cgroup layout {layout}, caller in an occupied leaf, delegated parent {}",
+            parent.display()
+        ),
+        None => println!("{test}: cgroup layout {layout}"),
+    }
     layout
+}
+
+/// The delegated group of the occupied-leaf scenario, as an absolute
+/// cgroup path (`/user.slice/delegated`); `None` outside that scenario.
+fn delegated_parent() -> Option<PathBuf> {
+    if !occupied_leaf() {
+        return None;
+    }
+    let parent = std::env::var_os("VGUEST_TEST_DELEGATED_PARENT")
+        .filter(|p| !p.is_empty())
+        .expect("the occupied-leaf scenario needs VGUEST_TEST_DELEGATED_PARENT (tests/vm/init.sh sets it)");
+    let parent = PathBuf::from(parent);
+    assert!(parent.has_root(), "VGUEST_TEST_DELEGATED_PARENT {parent:?} is not an absolute cgroup path");
+    Some(parent)
+}
+
+/// The delegated group's directory in the v2 hierarchy.
+fn delegated_dir(parent: &Path) -> PathBuf {
+    Path::new(CGROUP_ROOT).join(parent.strip_prefix("/").unwrap())
+}
+
+/// Where the tests' guests go: the default placement, or, from an occupied
+/// leaf, beneath the delegated group (`Resources::parent`), since there the
+/// kernel enables no controller below the caller's own group.
+fn resources() -> Resources {
+    match delegated_parent() {
+        Some(parent) => Resources::new().parent(parent),
+        None => Resources::new(),
+    }
 }
 
 /// Every directory below /sys/fs/cgroup whose name starts with `prefix`.
@@ -94,8 +137,9 @@ fn guest_sits_in_its_own_groups_beneath_vguest_and_sees_them_as_root() {
     let _s = shared();
     let layout = layout("placement");
     let name = "rt-place";
+    let delegated = delegated_parent();
     let mut guest = Guest::builder(name)
-        .resources(Resources::new())
+        .resources(resources())
         .command(shell("cat /proc/self/cgroup; echo end; read x").stdin(Stdio::Piped).stdout(Stdio::Piped))
         .spawn()
         .unwrap();
@@ -111,12 +155,17 @@ fn guest_sits_in_its_own_groups_beneath_vguest_and_sees_them_as_root() {
     for path in &paths {
         let leaf = path.file_name().unwrap().to_string_lossy().into_owned();
         assert!(leaf.starts_with(&format!("{name}.{}.", std::process::id())), "{path:?}");
-        assert_eq!(path.parent().unwrap().file_name().unwrap(), "vguest", "{path:?}");
+        match &delegated {
+            Some(parent) => assert_eq!(path.parent(), Some(delegated_dir(parent).as_path()), "{path:?}"),
+            None => assert_eq!(path.parent().unwrap().file_name().unwrap(), "vguest", "{path:?}"),
+        }
         assert!(procs(path).contains(&guest.id()), "guest pid {} not in {path:?}", guest.id());
     }
     // The memory group lies beneath the caller's own (here the
     // supervisor's) memory group: the guest cannot escape its limits.
-    if let Some(mine) = own.lines().find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string())) {
+    if let (Some(mine), None) =
+        (own.lines().find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string())), &delegated)
+    {
         let want = Path::new(CGROUP_ROOT).join("memory").join(mine.trim_start_matches('/')).join("vguest");
         assert!(paths.iter().any(|p| p.parent() == Some(&want)), "{paths:?} not below {want:?}");
     }
@@ -133,6 +182,10 @@ fn guest_sits_in_its_own_groups_beneath_vguest_and_sees_them_as_root() {
     for path in &paths {
         assert!(!path.exists(), "{path:?} left behind");
     }
+    // vguest did not make the delegated group, so it never removes it.
+    if let Some(parent) = &delegated {
+        assert!(delegated_dir(parent).is_dir(), "the delegated group {parent:?} was removed");
+    }
     assert_no_groups(name);
 }
 
@@ -145,7 +198,7 @@ fn fork_bomb_stays_at_pids_max_and_the_host_keeps_working() {
     let layout = layout("fork bomb");
     let name = "rt-bomb";
     // Half a CPU as well, to stay gentle with the shared machine.
-    let res = Resources::new().pids_max(64).cpu_quota(Duration::from_millis(50), Duration::from_millis(100));
+    let res = resources().pids_max(64).cpu_quota(Duration::from_millis(50), Duration::from_millis(100));
     let mut guest = Guest::builder(name)
         .resources(res)
         // The shell stays (in a builtin read, which needs no fork) while
@@ -190,7 +243,7 @@ fn memory_hog_is_oom_killed_and_the_caller_is_told() {
     let _s = shared();
     let layout = layout("memory hog");
     let limit = 32 << 20;
-    let res = Resources::new().memory_max(limit).memory_swap_max(0);
+    let res = resources().memory_max(limit).memory_swap_max(0);
     let hog = |cmd: Command| cmd.args(["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
 
     // The payload itself is the hog.
@@ -241,7 +294,7 @@ fn cpu_quota_of_20_percent_holds_by_the_guests_own_accounting() {
     let _s = shared();
     let layout = layout("cpu quota");
     let name = "rt-cpu";
-    let res = Resources::new().cpu_quota(Duration::from_millis(20), Duration::from_millis(100));
+    let res = resources().cpu_quota(Duration::from_millis(20), Duration::from_millis(100));
     let mut guest =
         Guest::builder(name).resources(res).command(shell("while :; do :; done")).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -281,11 +334,8 @@ fn paused_guest_is_frozen_and_continues_after_resume() {
     let _s = shared();
     let layout = layout("pause");
     let name = "rt-pause";
-    let mut guest = Guest::builder(name)
-        .resources(Resources::new())
-        .command(shell("while :; do :; done"))
-        .spawn()
-        .unwrap();
+    let mut guest =
+        Guest::builder(name).resources(resources()).command(shell("while :; do :; done")).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let dir = owned_paths(&guest)[0].clone();
     let spinner = *procs(&dir).iter().find(|p| **p != guest.id()).unwrap();
@@ -327,7 +377,7 @@ fn kill_all_and_wait_end_processes_outside_a_pid_namespace() {
     let name = "rt-killall";
     let mut guest = Guest::builder(name)
         .context(ctx())
-        .resources(Resources::new())
+        .resources(resources())
         .command(shell("sleep 1000 & sleep 1000 & echo ready; wait").stdout(Stdio::Piped))
         .spawn()
         .unwrap();
@@ -346,7 +396,7 @@ fn kill_all_and_wait_end_processes_outside_a_pid_namespace() {
     let name = "rt-orphan";
     let (status, out, _) = run(Guest::builder(name)
         .context(ctx())
-        .resources(Resources::new())
+        .resources(resources())
         .command(shell("sleep 1000 >/dev/null 2>&1 & echo $!").stdout(Stdio::Piped).stderr(Stdio::Piped)));
     assert!(status.success());
     let orphan = out.trim();
@@ -406,7 +456,7 @@ fn bad_input_gives_typed_errors_and_leaves_nothing() {
     assert!(matches!(err, ResourceError::InvalidParent { .. }), "{err}");
 
     // Refused by the kernel after the groups were made: they are removed.
-    let err = expect_resource_error("rt-bad-cpuset", Resources::new().memory_max(64 << 20).cpuset_cpus("64"));
+    let err = expect_resource_error("rt-bad-cpuset", resources().memory_max(64 << 20).cpuset_cpus("64"));
     println!("bad input [{layout}]: {err}");
     match &err {
         ResourceError::SetLimit { controller, file, value, source, .. } => {
@@ -432,7 +482,7 @@ fn setup_failures_after_the_groups_exist_remove_them() {
     let name = "rt-noexec";
     let before = HostState::capture();
     let err = Guest::builder(name)
-        .resources(Resources::new().pids_max(10))
+        .resources(resources().pids_max(10))
         .command(Command::new("/no/such/program"))
         .spawn()
         .unwrap_err();
@@ -455,7 +505,7 @@ fn user_namespace_guest_is_joined_by_the_parent() {
         .gid_map(IdMap::new(0, 300_000, 65_536));
     let mut guest = Guest::builder(name)
         .context(ctx)
-        .resources(Resources::new().pids_max(20))
+        .resources(resources().pids_max(20))
         .command(shell("cat /proc/self/cgroup; echo end; read x").stdin(Stdio::Piped).stdout(Stdio::Piped))
         .spawn()
         .unwrap();
@@ -495,6 +545,108 @@ fn a_relative_parent_is_made_beneath_the_callers_groups_and_removed() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// The caller's own group in the v2 hierarchy (the `0::` line of
+/// `/proc/self/cgroup`).
+fn own_v2_dir() -> PathBuf {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let path =
+        own.lines().find_map(|l| l.strip_prefix("0::")).expect("no cgroup v2 line in /proc/self/cgroup");
+    Path::new(CGROUP_ROOT).join(path.trim_start_matches('/'))
+}
+
+/// The child groups of `dir`, sorted.
+fn child_groups(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn in_an_occupied_leaf_limits_need_delegation_and_guests_without_limits_work() {
+    if !root_or_skip("occupied leaf") {
+        return;
+    }
+    // expect_resource_error compares this process's fds and children.
+    let _x = exclusive();
+    let layout = layout("occupied leaf");
+    if !occupied_leaf() {
+        eprintln!(
+            "SKIP occupied leaf: the caller is not in an occupied non-root leaf cgroup \
+             (VGUEST_TEST_CGROUP_SCENARIO=occupied-leaf, set by tests/vm/run.sh's leaf phase)"
+        );
+        return;
+    }
+    let occupied = own_v2_dir();
+    let others: Vec<u32> = procs(&occupied).into_iter().filter(|p| *p != std::process::id()).collect();
+    assert!(!others.is_empty(), "{occupied:?} holds no process but this one: not the scenario");
+    let before = child_groups(&occupied);
+
+    // A limit with the default placement needs a controller enabled in the
+    // occupied group's cgroup.subtree_control, which the kernel refuses
+    // (EBUSY): a Delegation error that names the group and the way out,
+    // before anything is created.
+    let name = "rt-leaf-limit";
+    let err = expect_resource_error(name, Resources::new().memory_max(64 << 20));
+    println!("occupied leaf [{layout}]: {err}");
+    match &err {
+        ResourceError::Delegation { controllers, group, source } => {
+            assert_eq!(group, &occupied, "{err}");
+            assert!(controllers.split(' ').any(|c| c == "memory"), "{controllers}");
+            assert_eq!(source.raw_os_error(), Some(libc::EBUSY), "{source}");
+        }
+        other => panic!("not a delegation error: {other} ({other:?})"),
+    }
+    let text = err.to_string();
+    assert!(text.contains(&*occupied.to_string_lossy()), "the message does not name the group: {text}");
+    assert!(text.contains("Resources::parent") && text.contains("delegated"), "{text}");
+    assert_eq!(child_groups(&occupied), before, "groups left in {occupied:?}");
+
+    // Without limits the default placement works there: the guest's group
+    // goes beneath the occupied one (no controller to enable), and
+    // membership, statistics of the core files, pause, kill-all and removal
+    // need no controller.
+    let name = "rt-leaf-plain";
+    let mut guest = Guest::builder(name)
+        .resources(Resources::new())
+        .command(
+            shell("cat /proc/self/cgroup; echo end; sleep 1000 & sleep 1000 & wait").stdout(Stdio::Piped),
+        )
+        .spawn()
+        .unwrap_or_else(|e| panic!("a guest without limits in an occupied leaf: {e} ({e:?})"));
+    let inside = read_until(&mut BufReader::new(guest.stdout.take().unwrap()), "end");
+    for line in &inside[..inside.len() - 1] {
+        assert!(line.ends_with(":/"), "inside view {inside:?}");
+    }
+    let paths = owned_paths(&guest);
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    assert_eq!(paths[0].parent(), Some(occupied.join("vguest").as_path()), "{paths:?}");
+    let members = procs(&paths[0]);
+    assert!(members.contains(&guest.id()), "{members:?}");
+    // Statistics use only what the occupied group already delegates.
+    let delegates = std::fs::read_to_string(occupied.join("cgroup.subtree_control")).unwrap();
+    let has = |c: &str| delegates.split_whitespace().any(|d| d == c);
+    let stats = guest.stats().unwrap();
+    println!("occupied leaf [{layout}]: {paths:?} (the group delegates {delegates:?})\n{stats:?}");
+    assert_eq!(stats.memory_current.is_some(), has("memory"), "{stats:?}");
+    assert_eq!(stats.pids_current.is_some(), has("pids"), "{stats:?}");
+    assert!(stats.cpu_usage.is_some(), "cpu.stat is in every v2 group: {stats:?}");
+    guest.pause().unwrap();
+    assert!(frozen(&guest));
+    guest.resume().unwrap();
+    assert!(!frozen(&guest));
+    guest.kill_all().unwrap();
+    assert_eq!(guest.wait().unwrap().signal(), Some(9));
+    assert!(guest.cgroup_paths().is_empty());
+    assert!(!paths[0].exists(), "{:?} left behind", paths[0]);
+    assert_eq!(child_groups(&occupied), before, "groups left in {occupied:?}");
+    assert_no_groups(name);
+}
+
 #[test]
 fn concurrent_spawns_share_vguest_and_leave_nothing() {
     if !root_or_skip("concurrent") {
@@ -503,7 +655,7 @@ fn concurrent_spawns_share_vguest_and_leave_nothing() {
     let _s = shared();
     let layout = layout("concurrent");
     let name = "rt-many";
-    let res = Resources::new().memory_max(64 << 20).pids_max(16);
+    let res = resources().memory_max(64 << 20).pids_max(16);
     let threads: Vec<_> = (0..4)
         .map(|_| {
             let builder = Guest::builder(name).resources(res.clone()).command(Command::new("/bin/true"));
@@ -548,8 +700,7 @@ fn io_bandwidth_limits_land_in_the_guests_group() {
         return;
     };
     let name = "rt-io";
-    let res =
-        Resources::new().io_read_bps(major, minor, 1 << 20).io_write_iops(major, minor, 100).io_weight(500);
+    let res = resources().io_read_bps(major, minor, 1 << 20).io_write_iops(major, minor, 100).io_weight(500);
     let mut guest =
         Guest::builder(name).resources(res).command(shell("read x").stdin(Stdio::Piped)).spawn().unwrap();
     let (read_file, want_read, write_file, want_write) = match group_with(&guest, "io.max") {

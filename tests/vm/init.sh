@@ -24,8 +24,15 @@
 #         the tests themselves assert what the library does there (a typed
 #         error that explains delegation, or a working default), never a
 #         raw EBUSY. When no such binary exists the phase says so and skips.
+#         Beside the leaf, an empty group user.slice/delegated stands for what
+#         a systemd host delegates (Delegate=yes: its parent enables the
+#         controllers, the group itself holds no process), exported as
+#         VGUEST_TEST_DELEGATED_PARENT=/user.slice/delegated for tests that
+#         take the documented route for limits, Resources::parent. It is
+#         removed after the phase; whatever is left in it is a leak.
 # After each phase, any cgroup left below /sys/fs/cgroup (other than this
-# script's own) and any network link left in this namespace is a failure.
+# script's own user.slice and user.slice/session.scope) and any network link
+# left in this namespace is a failure.
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 
@@ -164,6 +171,12 @@ done
 sleep 2147483647 &
 holder=$!
 echo $holder >$leaf/cgroup.procs
+# The delegated group: created after user.slice enabled its controllers, so
+# they are available in it (cgroup.controllers) and it may hand them on.
+delegated_path=/user.slice/delegated
+delegated=$cg$delegated_path
+mkdir $delegated
+say "leaf: delegated group $delegated_path (empty) offers: $(cat $delegated/cgroup.controllers)"
 # What the kernel itself answers there, for the record.
 if (echo +memory >$leaf/cgroup.subtree_control) 2>/dev/null; then
     say "leaf: the kernel let $leaf enable memory for its children (unexpected)"
@@ -171,7 +184,7 @@ if (echo +memory >$leaf/cgroup.subtree_control) 2>/dev/null; then
 else
     say "leaf: as expected the kernel refuses to enable memory below the occupied leaf $leaf (EBUSY: no internal processes)"
 fi
-export VGUEST_TEST_CGROUP_SCENARIO=occupied-leaf
+export VGUEST_TEST_CGROUP_SCENARIO=occupied-leaf VGUEST_TEST_DELEGATED_PARENT=$delegated_path
 for entry in $TESTS; do
     name=${entry%%=*}
     case " $LEAF " in
@@ -188,6 +201,17 @@ for name in $LEAF; do
 done
 kill $holder
 wait $holder 2>/dev/null
+unset VGUEST_TEST_CGROUP_SCENARIO VGUEST_TEST_DELEGATED_PARENT
+# Only the empty delegated group itself is this script's: if it cannot go
+# (a group or process left in it), the leak check below reports it and
+# whatever is beneath it. vguest must never remove a group it did not make.
+if [ ! -d $delegated ]; then
+    say "leaf: FAILED: the delegated group $delegated_path was removed during the phase"
+    status=1
+    total_failed=$((total_failed + 1))
+elif ! rmdir $delegated 2>/dev/null; then
+    say "leaf: could not remove $delegated_path: something is left in it (processes: $(tr '\n' ' ' <$delegated/cgroup.procs))"
+fi
 check_leaks leaf
 say "leaf phase: $((total_passed - root_passed)) passed, $((total_failed - root_failed)) failed"
 
