@@ -2,13 +2,16 @@
 //! PID 1, for a guest manager that starts guests in one command and
 //! enters them from another (`vserver NAME enter`).
 
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::time::Duration;
 
 use crate::command::Command;
 use crate::context::{CapsPlan, CredsPlan, Signal, last_cap};
 use crate::error::Error;
 use crate::guest::ExitStatus;
 use crate::process::GuestProcess;
+use crate::resources::{self, Cgroups, ResourceError, Stats};
 use crate::spawn::enter::{self, EnterInfo};
 use crate::sys::pidfd;
 
@@ -36,6 +39,8 @@ pub struct AttachedGuest {
     pid: libc::pid_t,
     pidfd: OwnedFd,
     enter: EnterInfo,
+    /// The guest's own groups, if it has any (kept when this is dropped).
+    cgroups: Option<Cgroups>,
 }
 
 fn attach_err(pid: u32) -> impl Fn(std::io::Error) -> Error {
@@ -78,19 +83,13 @@ impl AttachedGuest {
         let err = attach_err(pid);
         let raw =
             libc::pid_t::try_from(pid).map_err(|_| err(std::io::Error::from_raw_os_error(libc::ESRCH)))?;
-        let pidfd = pidfd_open(raw).map_err(&err)?;
+        let pidfd = pidfd::open(raw).map_err(&err)?;
         let read = |file: &str| std::fs::read_to_string(format!("/proc/{pid}/{file}"));
         let status = read("status").map_err(&err)?;
         let (uid_map, gid_map) = (read("uid_map").map_err(&err)?, read("gid_map").map_err(&err)?);
-        let mut rlimits = Vec::new();
-        for resource in 0..16u32 {
-            let mut limit = libc::rlimit64 { rlim_cur: 0, rlim_max: 0 };
-            // SAFETY: prlimit64 with a null new limit only writes `limit`.
-            let ret = unsafe { libc::prlimit64(raw, resource as _, std::ptr::null(), &mut limit) };
-            if ret == 0 {
-                rlimits.push((resource, limit));
-            }
-        }
+        let rlimits: Vec<_> =
+            (0..16u32).filter_map(|resource| Some((resource, pidfd::rlimit_of(raw, resource)?))).collect();
+        let cgroups = Cgroups::adopt(raw)?;
         // Everything read above described the guest only if it still runs.
         pidfd::send_signal(pidfd.as_fd(), 0).map_err(&err)?;
 
@@ -115,7 +114,7 @@ impl AttachedGuest {
         };
         let no_new_privs = numbers(&status, "NoNewPrivs").first() == Some(&1);
         let enter = EnterInfo::new(creds, caps, no_new_privs, rlimits);
-        Ok(AttachedGuest { name: format!("pid {pid}"), pid: raw, pidfd, enter })
+        Ok(AttachedGuest { name: format!("pid {pid}"), pid: raw, pidfd, enter, cgroups })
     }
 
     /// The host pid of the guest's PID 1.
@@ -163,7 +162,7 @@ impl AttachedGuest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn exec(&self, command: Command) -> Result<GuestProcess, Error> {
-        enter::exec(&self.name, self.pid, self.pidfd.as_fd(), &self.enter, &[], &command)
+        enter::exec(&self.name, self.pid, self.pidfd.as_fd(), &self.enter, self.cgroups.as_ref(), &command)
     }
 
     /// Runs an interactive login shell inside the guest and waits for it.
@@ -186,17 +185,138 @@ impl AttachedGuest {
     pub fn signal(&self, signal: Signal) -> Result<(), Error> {
         pidfd::send_signal(self.pidfd.as_fd(), signal as i32).map_err(attach_err(self.pid as u32))
     }
-}
 
-/// `pidfd_open(2)`.
-fn pidfd_open(pid: libc::pid_t) -> std::io::Result<OwnedFd> {
-    // SAFETY: plain integer arguments.
-    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if ret < 0 {
-        return Err(std::io::Error::last_os_error());
+    /// The guest's cgroup directories, found when attaching: in each
+    /// hierarchy where its PID 1 sits in a group the resource layer made
+    /// (named `NAME.PID.N`, beneath `vguest` or a group vguest marked) and
+    /// the caller does not. Empty for a guest spawned without
+    /// [`Resources`](crate::Resources).
+    ///
+    /// ```no_run
+    /// let guest = vguest::Guest::attach(4242)?;
+    /// for dir in guest.cgroup_paths() {
+    ///     println!("{}", dir.display());
+    /// }
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn cgroup_paths(&self) -> Vec<&Path> {
+        self.cgroups.as_ref().map(|g| g.paths().collect()).unwrap_or_default()
     }
-    // SAFETY: the kernel returned a new fd that we now own.
-    Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
+
+    fn groups(&self) -> Result<&Cgroups, ResourceError> {
+        self.cgroups.as_ref().ok_or_else(|| ResourceError::NoGroups { guest: self.name.clone() })
+    }
+
+    /// What the guest uses now, as its groups account it; see
+    /// [`Guest::stats`](crate::Guest::stats).
+    ///
+    /// ```no_run
+    /// let stats = vguest::Guest::attach(4242)?.stats()?;
+    /// println!("{:?} bytes in {:?} processes", stats.memory_current, stats.pids_current);
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn stats(&self) -> Result<Stats, Error> {
+        Ok(resources::read_stats(self.groups()?.groups())?)
+    }
+
+    /// Freezes every process of the guest; see [`Guest::pause`](crate::Guest::pause).
+    ///
+    /// ```no_run
+    /// let guest = vguest::Guest::attach(4242)?;
+    /// guest.pause()?;
+    /// guest.resume()?;
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn pause(&self) -> Result<(), Error> {
+        Ok(self.groups()?.set_frozen(true)?)
+    }
+
+    /// Lets a paused guest run again.
+    ///
+    /// ```no_run
+    /// vguest::Guest::attach(4242)?.resume()?;
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn resume(&self) -> Result<(), Error> {
+        Ok(self.groups()?.set_frozen(false)?)
+    }
+
+    /// Kills every process of the guest at once (through its groups; with
+    /// none, `SIGKILL` to its PID 1, which ends a PID namespace). Does not
+    /// wait.
+    ///
+    /// ```no_run
+    /// vguest::Guest::attach(4242)?.kill_all()?;
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn kill_all(&self) -> Result<(), Error> {
+        if let Some(groups) = &self.cgroups {
+            groups.kill_all()?;
+        }
+        match pidfd::send_signal(self.pidfd.as_fd(), libc::SIGKILL) {
+            Err(e) if e.raw_os_error() != Some(libc::ESRCH) => Err(attach_err(self.pid as u32)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits until the guest's PID 1 has exited, at most `timeout`; returns
+    /// whether it has. (Its exit status goes to its parent, which reaps it.)
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// let guest = vguest::Guest::attach(4242)?;
+    /// guest.signal(vguest::Signal::SIGTERM)?;
+    /// if !guest.wait_timeout(Duration::from_secs(10))? {
+    ///     guest.kill_all()?;
+    /// }
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, Error> {
+        pidfd::wait_exit(self.pidfd.as_fd(), timeout).map_err(|source| Error::Guest {
+            op: "waiting for",
+            guest: self.name.clone(),
+            source,
+        })
+    }
+
+    /// Stops the guest as `vserver NAME stop` does: `SIGTERM` to its PID 1
+    /// (the built-in init passes it to the payload), up to `grace` for it
+    /// to end, then every process killed; once it is gone, its groups are
+    /// removed. Its host-side links go with its network namespace.
+    ///
+    /// The guest's PID 1 finishes exiting only once every process of its
+    /// PID namespace has been reaped (`pid_namespaces(7)`): processes this
+    /// program started in it with [`exec`](Self::exec) must be waited for
+    /// (from another thread) or dropped, or `stop` times out.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// vguest::Guest::attach(4242)?.stop(Duration::from_secs(10))?;
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn stop(mut self, grace: Duration) -> Result<(), Error> {
+        match pidfd::send_signal(self.pidfd.as_fd(), libc::SIGTERM) {
+            Err(e) if e.raw_os_error() != Some(libc::ESRCH) => return Err(attach_err(self.pid as u32)(e)),
+            _ => {}
+        }
+        if !self.wait_timeout(grace)? {
+            self.kill_all()?;
+            if !self.wait_timeout(Duration::from_secs(10))? {
+                let source = std::io::Error::from_raw_os_error(libc::ETIMEDOUT);
+                return Err(Error::Guest { op: "killing", guest: self.name.clone(), source });
+            }
+        }
+        if let Some(mut groups) = self.cgroups.take() {
+            // Without a PID namespace, processes may outlive PID 1.
+            if !groups.is_empty() {
+                groups.kill_all()?;
+            }
+            groups.remove()?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

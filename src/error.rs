@@ -10,6 +10,7 @@ use std::io;
 pub use crate::command::CommandError;
 pub use crate::context::ContextError;
 pub use crate::fs::FsError;
+pub use crate::net::NetError;
 pub use crate::resources::ResourceError;
 
 /// Everything that can go wrong in this crate.
@@ -49,6 +50,10 @@ pub enum Error {
     /// The filesystem layer is misconfigured.
     #[error(transparent)]
     Fs(#[from] FsError),
+    /// A network setting is invalid, or the guest's links could not be
+    /// made or removed.
+    #[error(transparent)]
+    Net(#[from] NetError),
     /// A resource limit is invalid, or the guest's cgroups could not be
     /// set up, used or removed.
     #[error(transparent)]

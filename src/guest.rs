@@ -13,9 +13,10 @@ use crate::command::Command;
 use crate::context::{Context, Signal};
 use crate::error::Error;
 use crate::fs::Filesystem;
+use crate::net::{NetLinks, Network};
 use crate::process::GuestProcess;
-use crate::spawn::enter::EnterInfo;
 use crate::resources::{self, Cgroups, ResourceError, Resources, Stats};
+use crate::spawn::enter::EnterInfo;
 use crate::sys::pidfd;
 
 /// What runs as PID 1 of a guest with its own PID namespace.
@@ -64,6 +65,7 @@ pub struct GuestBuilder {
     pub(crate) init: Init,
     pub(crate) kill_on_drop: bool,
     pub(crate) resources: Option<Resources>,
+    pub(crate) network: Option<Network>,
 }
 
 impl GuestBuilder {
@@ -115,6 +117,22 @@ impl GuestBuilder {
     /// ```
     pub fn resources(mut self, resources: Resources) -> Self {
         self.resources = Some(resources);
+        self
+    }
+
+    /// Sets the network layer: the guest's own stack (the default, with
+    /// only `lo`), veth and macvlan links into it, the host's stack, or an
+    /// existing namespace. This decides whether the guest has a network
+    /// namespace, whatever [`Context::namespaces`] says about
+    /// [`Namespaces::NET`](crate::Namespaces::NET).
+    ///
+    /// ```
+    /// use vguest::{Guest, Network, Veth};
+    ///
+    /// let b = Guest::builder("g").network(Network::new().veth(Veth::new("vgg").address("198.18.0.2/24")));
+    /// ```
+    pub fn network(mut self, network: Network) -> Self {
+        self.network = Some(network);
         self
     }
 
@@ -250,6 +268,12 @@ pub(crate) fn login_shell() -> Command {
     Command::new("/bin/sh").arg("-l").env("TERM", std::env::var_os("TERM").unwrap_or_else(|| "dumb".into()))
 }
 
+/// What spawning made on the host for a guest, which its handle removes.
+pub(crate) struct HostObjects {
+    pub cgroups: Option<Cgroups>,
+    pub links: Option<NetLinks>,
+}
+
 /// A running guest.
 ///
 /// Like `std::process::Child`: wait for it, signal it, read and write
@@ -283,6 +307,8 @@ pub struct Guest {
     enter: EnterInfo,
     /// The guest's cgroups, until it has ended and they are removed.
     cgroups: Option<Cgroups>,
+    /// The host side of the guest's links, until it has ended.
+    links: Option<NetLinks>,
     /// The caller's end of the payload's stdin, if piped.
     pub stdin: Option<ChildStdin>,
     /// The caller's end of the payload's stdout, if piped.
@@ -309,6 +335,7 @@ impl Guest {
             init: Init::Builtin,
             kill_on_drop: true,
             resources: None,
+            network: None,
         }
     }
 
@@ -319,7 +346,7 @@ impl Guest {
         status_pipe: Option<OwnedFd>,
         enter: EnterInfo,
         [stdin, stdout, stderr]: [Option<OwnedFd>; 3],
-        cgroups: Option<Cgroups>,
+        HostObjects { cgroups, links }: HostObjects,
     ) -> Guest {
         Guest {
             name: b.name.clone(),
@@ -330,6 +357,7 @@ impl Guest {
             kill_on_drop: b.kill_on_drop,
             enter,
             cgroups,
+            links,
             stdin: stdin.map(ChildStdin::from),
             stdout: stdout.map(ChildStdout::from),
             stderr: stderr.map(ChildStderr::from),
@@ -484,6 +512,20 @@ impl Guest {
         self.cgroups.as_ref().map(|g| g.paths().collect()).unwrap_or_default()
     }
 
+    /// The names of the guest's host-side links (the veth ends), while it
+    /// runs.
+    ///
+    /// ```no_run
+    /// use vguest::{Guest, Network, Veth};
+    ///
+    /// let guest = Guest::builder("g").network(Network::new().veth(Veth::new("vgg"))).spawn()?;
+    /// assert_eq!(guest.host_links(), ["vgg"]);
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn host_links(&self) -> Vec<&str> {
+        self.links.as_ref().map(|l| l.names().collect()).unwrap_or_default()
+    }
+
     fn groups(&self) -> Result<&Cgroups, ResourceError> {
         self.cgroups.as_ref().ok_or_else(|| ResourceError::NoGroups { guest: self.name.clone() })
     }
@@ -534,7 +576,14 @@ impl Guest {
         if self.status.is_some() {
             return Err(Error::Exited { guest: self.name.clone() });
         }
-        crate::spawn::enter::exec(&self.name, self.pid, self.pidfd.as_fd(), &self.enter, &[], &command)
+        crate::spawn::enter::exec(
+            &self.name,
+            self.pid,
+            self.pidfd.as_fd(),
+            &self.enter,
+            self.cgroups.as_ref(),
+            &command,
+        )
     }
 
     /// Runs an interactive login shell (`/bin/sh -l`) inside the guest on
@@ -593,6 +642,9 @@ impl Guest {
         }
         self.status = Some(status);
         self.remove_cgroups()?;
+        if let Some(mut links) = self.links.take() {
+            links.remove()?;
+        }
         Ok(Some(status))
     }
 
@@ -630,9 +682,12 @@ impl Drop for Guest {
             let _ = self.kill();
             let _ = self.reap(false);
         } else if self.status.is_none() {
-            // The guest runs on: its groups stay.
+            // The guest runs on: its groups and links stay.
             if let Some(groups) = self.cgroups.as_mut() {
                 groups.detach();
+            }
+            if let Some(links) = self.links.as_mut() {
+                links.detach();
             }
         }
     }

@@ -29,6 +29,7 @@ mod context;
 mod error;
 mod fs;
 mod guest;
+mod net;
 mod process;
 mod resources;
 mod spawn;
@@ -46,5 +47,6 @@ pub use fs::{
     Upper,
 };
 pub use guest::{ExitStatus, Guest, GuestBuilder, Init};
+pub use net::{Macvlan, MacvlanMode, NetError, Network, Veth};
 pub use process::{GuestProcess, Output};
 pub use resources::{CgroupLayout, ResourceError, Resources, Stats};

@@ -220,3 +220,107 @@ fn attach_enters_a_guest_by_pid_with_its_identity() {
     let err = Guest::attach(attached.id()).map(|_| ()).unwrap_err();
     assert!(matches!(err, Error::Exited { .. }), "{err}");
 }
+
+/// The pids listed in `cgroup.procs` of `dir`.
+fn procs_of(dir: &std::path::Path) -> Vec<u32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn entered_processes_join_the_guests_cgroups_and_obey_its_limits() {
+    if !root_or_skip("enter cgroups") {
+        return;
+    }
+    // Exclusive: other tests count this process's children.
+    let _x = exclusive();
+    if occupied_leaf() {
+        // Limits need a delegated parent there, which the resource tests
+        // cover; the join itself is the same code path.
+        println!("SKIP enter cgroups: occupied leaf, limits need delegation (see tests/resources.rs)");
+        return;
+    }
+    println!("enter cgroups: cgroup layout {}", cgroup_layout());
+    let mut guest = Guest::builder("enter-cg")
+        .filesystem(Filesystem::server(rootfs()))
+        .resources(vguest::Resources::new().pids_max(8))
+        .command(Command::new("/bin/sleep").arg("1000"))
+        .spawn()
+        .unwrap();
+    let dirs: Vec<_> = guest.cgroup_paths().into_iter().map(|p| p.to_path_buf()).collect();
+    assert!(!dirs.is_empty());
+    // An entered process is in every group of the guest, seen from the host.
+    let mut sleeper = guest.exec(Command::new("/bin/sleep").arg("1000")).unwrap();
+    for dir in &dirs {
+        assert!(procs_of(dir).contains(&sleeper.id()), "{} does not list {}", dir.display(), sleeper.id());
+    }
+    // The guest's pids limit covers it: with the payload, its init and
+    // this sleep in the group, a fork bomb entered later stops at 8.
+    // busybox sh exits when a fork fails: the loop runs in a subshell.
+    let bomb = "(i=0; while [ $i -lt 20 ]; do sleep 100 </dev/null >/dev/null 2>&1 & i=$((i+1)); done) 2>/dev/null || echo refused";
+    assert_eq!(exec_sh(&guest, bomb), "refused\n");
+    let stats = guest.stats().unwrap();
+    assert!(stats.pids_current.is_some_and(|n| (4..=8).contains(&n)), "{stats:?}");
+    // And kill_all reaches it.
+    guest.kill_all().unwrap();
+    let status = sleeper.wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "{status}");
+    guest.wait().unwrap();
+    for dir in &dirs {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    println!(
+        "enter cgroups [{}]: entered processes joined {dirs:?} and were held at pids.max 8",
+        cgroup_layout()
+    );
+}
+
+#[test]
+fn an_attached_guest_reports_stats_and_stops_with_its_groups_removed() {
+    if !root_or_skip("attach stop") {
+        return;
+    }
+    let _x = exclusive();
+    if occupied_leaf() {
+        println!("SKIP attach stop: occupied leaf, limits need delegation (see tests/resources.rs)");
+        return;
+    }
+    let guest = Guest::builder("attach-stop")
+        .filesystem(Filesystem::server(rootfs()))
+        .resources(vguest::Resources::new().memory_max(64 << 20).pids_max(32))
+        .command(Command::new("/bin/sh").args(["-c", "trap 'exit 0' TERM; sleep 1000 & wait"]))
+        .spawn()
+        .unwrap();
+    let dirs: Vec<_> = guest.cgroup_paths().into_iter().map(|p| p.to_path_buf()).collect();
+    let pid = guest.detach();
+    let attached = Guest::attach(pid).unwrap();
+    let mut found: Vec<_> = attached.cgroup_paths().into_iter().map(|p| p.to_path_buf()).collect();
+    let mut made = dirs.clone();
+    found.sort();
+    made.sort();
+    assert_eq!(found, made, "attach found other groups than spawn made");
+    let entered = attached.exec(Command::new("/bin/sleep").arg("1000")).unwrap();
+    assert!(dirs.iter().all(|d| procs_of(d).contains(&entered.id())));
+    let stats = attached.stats().unwrap();
+    assert!(stats.pids_current.is_some_and(|n| n >= 3), "{stats:?}");
+    assert!(stats.memory_current.is_some_and(|n| n > 0), "{stats:?}");
+    attached.pause().unwrap();
+    attached.resume().unwrap();
+    // PID 1 of a PID namespace finishes exiting only once every process
+    // of the namespace has been reaped (pid_namespaces(7)), and the
+    // entered process is ours to reap: wait for it meanwhile.
+    let mut entered = entered;
+    let reaper = std::thread::spawn(move || entered.wait().unwrap());
+    attached.stop(std::time::Duration::from_secs(5)).unwrap();
+    assert_eq!(reaper.join().unwrap().signal(), Some(9));
+    // This process spawned the guest, so it reaps its PID 1.
+    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None).unwrap();
+    assert!(matches!(status, nix::sys::wait::WaitStatus::Exited(_, 0)), "{status:?}");
+    for dir in &dirs {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    println!("attach stop [{}]: stats {stats:?}; stopped, groups removed", cgroup_layout());
+}

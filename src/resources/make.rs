@@ -34,7 +34,7 @@ fn mark(dir: &Path) {
     }
 }
 
-fn is_marked(dir: &Path) -> bool {
+pub(super) fn is_marked(dir: &Path) -> bool {
     xattr::has(dir, MARK, MARK_VALUE) || MARKED.lock().unwrap_or_else(|e| e.into_inner()).contains(dir)
 }
 

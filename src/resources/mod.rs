@@ -47,6 +47,7 @@
 //! [`Guest::wait`]: crate::Guest::wait
 //! [`GuestBuilder::resources`]: crate::GuestBuilder::resources
 
+mod adopt;
 mod control;
 mod error;
 mod layout;
@@ -66,7 +67,7 @@ pub use self::stats::Stats;
 
 use self::layout::Hierarchies;
 use self::limits::IoKind;
-pub(crate) use self::owner::Cgroups;
+pub(crate) use self::owner::{Cgroups, patiently};
 pub(crate) use self::stats::{oom_kills, read as read_stats};
 
 /// What a guest may use: memory, CPU, cpuset, processes, block I/O.

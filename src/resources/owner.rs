@@ -46,6 +46,10 @@ pub(crate) struct Group {
 }
 
 impl Group {
+    pub(super) fn new(plan: GroupPlan, dir: PathBuf, fd: OwnedFd) -> Group {
+        Group { plan, dir, fd }
+    }
+
     pub(crate) fn serves(&self, c: Controller) -> bool {
         self.plan.serves.contains(&c)
     }
@@ -59,7 +63,7 @@ pub(crate) struct Cgroups {
     detached: bool,
 }
 
-fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
+pub(super) fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
     Ok(File::options().read(true).custom_flags(libc::O_DIRECTORY).open(dir)?.into())
 }
 
@@ -231,6 +235,12 @@ impl Cgroups {
         }
         self.groups = kept;
         first.map_or(Ok(()), Err)
+    }
+
+    /// Groups of a guest another process spawned, found by
+    /// [`Cgroups::adopt`]: kept on drop.
+    pub(super) fn adopted(layout: CgroupLayout, groups: Vec<Group>) -> Cgroups {
+        Cgroups { layout, groups, detached: true }
     }
 
     /// Leaves the groups in place (for a detached guest).

@@ -23,6 +23,7 @@ use crate::command::{Command, RenderedCommand};
 use crate::context::Namespaces;
 use crate::error::{Error, SpawnError};
 use crate::process::GuestProcess;
+use crate::resources::Cgroups;
 use crate::sys::{dumpable::DumpableGuard, signals::BlockedSignals, stack::ChildStack};
 
 /// What a process entering a guest takes on: the guest's payload's
@@ -119,7 +120,7 @@ pub(crate) fn exec(
     pid: libc::pid_t,
     pidfd: BorrowedFd<'_>,
     info: &EnterInfo,
-    cgroup_dirs: &[BorrowedFd<'_>],
+    cgroups: Option<&Cgroups>,
     cmd: &Command,
 ) -> Result<GuestProcess, Error> {
     let exited = || Error::Exited { guest: guest.to_string() };
@@ -139,8 +140,11 @@ pub(crate) fn exec(
         status_fd: -1,
         become_root: false,
         pdeathsig: 0,
-        cgroup_dirs: cgroup_dirs.iter().map(|d| d.as_raw_fd()).collect(),
-        into_cgroup: false,
+        // The guest's groups, joined before its namespaces: with
+        // nsdelegate, a process may not cross the boundary of a cgroup
+        // namespace it is in (cgroup-v2.rst).
+        cgroup_dirs: cgroups.map(|g| g.dir_fds()).unwrap_or_default(),
+        into_cgroup: cgroups.is_some_and(|g| g.v2_fd().is_some()),
         unshare_cgroup: false,
         time_offsets: None,
         netns_fd: -1,
@@ -177,7 +181,7 @@ pub(crate) fn exec(
             })?),
             false => None,
         };
-        child::clone_child(&plan, &stack, 0, share_memory, None)
+        child::clone_child(&plan, &stack, 0, share_memory, cgroups.and_then(|g| g.v2_fd()))
     };
     let cloned = cloned.map_err(spawn_err("cloning into the guest"))?;
     let spawned =

@@ -27,14 +27,14 @@ pub(crate) mod wire;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use crate::command::{RenderedCommand, Stdio};
 use crate::context::{self, Namespaces};
 use crate::error::{Error, SetupError, SpawnError, Step};
 use crate::fs::FsError;
-use crate::guest::{Guest, GuestBuilder, Init};
+use crate::guest::{Guest, GuestBuilder, HostObjects, Init};
 use crate::resources;
 use crate::sys::{dumpable::DumpableGuard, memfd, pidfd, signals::BlockedSignals, stack::ChildStack};
 use plan::{ChildPlan, ExecPlan};
@@ -65,9 +65,7 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
     }
-    let dup = nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
-    // SAFETY: F_DUPFD_CLOEXEC returned a new fd that we now own.
-    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
+    crate::sys::fd::dup_at_least(fd, 3)
 }
 
 /// One standard stream: the fd the child puts on 0/1/2 (if any) and the
@@ -165,7 +163,15 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     };
     let lookup_root = b.filesystem.as_ref().map_or_else(|| Path::new("/").to_path_buf(), |f| f.lookup_root());
     let ctx = b.context.plan(&b.name, &lookup_root)?;
-    let ns = ctx.namespaces;
+    let mut ns = ctx.namespaces;
+    let net = match &b.network {
+        Some(network) => {
+            ns.set(Namespaces::NET, network.owns_namespace());
+            Some(network.plan(ns.contains(Namespaces::USER))?)
+        }
+        None => None,
+    };
+    let net_parent = net.as_ref().is_some_and(|n| n.needs_parent());
     let RenderedCommand { program, argv, envp, search_path, cwd } = b.command.render()?;
     let use_init = ns.contains(Namespaces::PID) && b.init == Init::Builtin;
     // The guest's groups, with their limits; removed again if anything
@@ -177,9 +183,9 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
 
     // 2. Pipes and stdio.
     let (err_r, err_w) = pipe().map_err(spawn_err("creating the error pipe"))?;
-    let sync = match ctx.userns {
-        Some(_) => Some(pipe().map_err(spawn_err("creating the handshake pipe"))?),
-        None => None,
+    let sync = match ctx.userns.is_some() || net_parent {
+        true => Some(pipe().map_err(spawn_err("creating the handshake pipe"))?),
+        false => None,
     };
     let status = match use_init {
         true => Some(pipe().map_err(spawn_err("creating the status pipe"))?),
@@ -212,7 +218,7 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
         into_cgroup: ctx.userns.is_none() && cgroups.as_ref().is_some_and(|g| g.v2_fd().is_some()),
         unshare_cgroup: ns.contains(Namespaces::CGROUP),
         time_offsets: None,
-        netns_fd: -1,
+        netns_fd: net.as_ref().and_then(|n| n.join.as_ref()).map_or(-1, |(fd, _)| *fd),
         loopback_up: ns.contains(Namespaces::NET),
         hostname: ctx.hostname.clone(),
         domainname: ctx.domainname.clone(),
@@ -253,12 +259,19 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     drop((stdin.child, stdout.child, stderr.child));
     let status_r = status.map(|(r, _w)| r);
 
-    // 4. The handshake: only the parent may write the id maps.
-    if let (Some((sync_r, sync_w)), Some(userns)) = (sync, &ctx.userns) {
+    // 4. The handshake: only the parent may write the id maps, and it
+    // makes the guest's links (removed again if anything below fails).
+    let mut links = None;
+    if let Some((sync_r, sync_w)) = sync {
         drop(sync_r);
-        userns.write(spawned.pid).map_err(|(path, e)| SpawnError::new(format!("writing {path}"), e))?;
-        if let Some(groups) = &cgroups {
-            groups.join(spawned.pid)?;
+        if let Some(userns) = &ctx.userns {
+            userns.write(spawned.pid).map_err(|(path, e)| SpawnError::new(format!("writing {path}"), e))?;
+            if let Some(groups) = &cgroups {
+                groups.join(spawned.pid)?;
+            }
+        }
+        if let Some(net) = net.as_ref().filter(|n| n.needs_parent()) {
+            links = Some(crate::net::setup(net, spawned.pid)?);
         }
         File::from(sync_w).write_all(&[1]).map_err(spawn_err("releasing the child"))?;
     }
@@ -271,10 +284,22 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
             s.subject = groups.paths().nth(index).map(|p| p.display().to_string()).unwrap_or_default();
             Error::Setup(s)
         }
+        (Error::Setup(mut s), _) if s.step == Step::JoinNetwork => {
+            s.subject = net.as_ref().map(|n| n.join_label.clone()).unwrap_or_default();
+            Error::Setup(s)
+        }
         (e, _) => e,
     })?;
     let enter = enter::EnterInfo::new(plan.creds.clone(), plan.caps, plan.no_new_privs, plan.rlimits.clone());
-    Ok(Guest::new(b, cloned.pid, pidfd, status_r, enter, [stdin.parent, stdout.parent, stderr.parent], cgroups))
+    Ok(Guest::new(
+        b,
+        cloned.pid,
+        pidfd,
+        status_r,
+        enter,
+        [stdin.parent, stdout.parent, stderr.parent],
+        HostObjects { cgroups, links },
+    ))
 }
 
 /// Waits until the child has exec'd (end of file on the error pipe) and

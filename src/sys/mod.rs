@@ -5,16 +5,19 @@
 //! - [`call`]: typed, allocation-free wrappers over [`raw`] for the spawn
 //!   child (async-signal-safe by construction).
 //! - [`clone`]: `clone3` (falling back to `clone`) onto a separate stack.
-//! - [`pidfd`]: `pidfd_send_signal`, `waitid(P_PIDFD)`, `pidfd_open`.
+//! - [`pidfd`]: `pidfd_send_signal`, `waitid(P_PIDFD)`, `pidfd_open`,
+//!   waiting for an exit with a timeout, reading another process's rlimits.
 //! - [`stack`]: the mapped stack the spawn child runs on.
 //! - [`memfd`]: the sealed memfd holding the built-in init image.
 //! - [`signals`]: blocking every signal around the clone.
 //! - [`dumpable`]: keeping the caller's dumpable flag across spawns.
+//! - [`fd`]: duplicating descriptors above the standard streams.
 //! - [`xattr`]: extended attributes marking the cgroups vguest created.
 
 pub(crate) mod call;
 pub(crate) mod clone;
 pub(crate) mod dumpable;
+pub(crate) mod fd;
 pub(crate) mod memfd;
 pub(crate) mod pidfd;
 pub(crate) mod raw;

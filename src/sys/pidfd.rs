@@ -52,3 +52,44 @@ pub(crate) fn waitid(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<i
         return Ok(Some(raw));
     }
 }
+
+/// `pidfd_open(2)`: a pidfd for `pid`, close-on-exec.
+pub(crate) fn open(pid: libc::pid_t) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain integer arguments.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd that we now own.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(ret as i32) })
+}
+
+/// Waits until the process behind `pidfd` has exited (a pidfd polls
+/// readable then, whether or not it was reaped, `pidfd_open(2)`), at most
+/// `timeout`. Returns whether it has.
+pub(crate) fn wait_exit(pidfd: BorrowedFd<'_>, timeout: std::time::Duration) -> io::Result<bool> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms =
+            PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(pidfd, PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The resource limit `resource` of process `pid` (`prlimit(2)` reading
+/// only), or `None` where the kernel has no such limit.
+pub(crate) fn rlimit_of(pid: libc::pid_t, resource: u32) -> Option<libc::rlimit64> {
+    let mut limit = libc::rlimit64 { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: prlimit64 with a null new limit only writes `limit`.
+    let ret = unsafe { libc::prlimit64(pid, resource as _, std::ptr::null(), &mut limit) };
+    (ret == 0).then_some(limit)
+}
