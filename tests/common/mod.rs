@@ -2,6 +2,8 @@
 //! real kernel; each checks from inside the guest and then checks the host.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
