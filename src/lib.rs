@@ -24,6 +24,7 @@
 //! later on x86_64 or aarch64.
 
 mod attach;
+mod builder;
 mod command;
 mod context;
 mod error;
@@ -33,9 +34,11 @@ mod net;
 mod process;
 mod resources;
 mod spawn;
+mod status;
 mod sys;
 
 pub use attach::AttachedGuest;
+pub use builder::GuestBuilder;
 pub use command::{Command, CommandError, DEFAULT_PATH, Stdio};
 pub use context::{
     CapSet, Capabilities, Capability, Context, ContextError, IdMap, Namespaces, RLIM_INFINITY, Rlimit,
@@ -46,7 +49,8 @@ pub use fs::{
     BindFlags, DEFAULT_MASKED, DEFAULT_READ_ONLY, Filesystem, FsError, Mount, Overlay, Propagation, Root,
     Upper,
 };
-pub use guest::{ExitStatus, Guest, GuestBuilder, Init};
+pub use guest::Guest;
 pub use net::{Macvlan, MacvlanMode, NetError, Network, Veth};
 pub use process::{GuestProcess, Output};
 pub use resources::{CgroupLayout, ResourceError, Resources, Stats};
+pub use status::{ExitStatus, Init};

@@ -7,7 +7,7 @@ use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
 use crate::context::Signal;
 use crate::error::Error;
-use crate::guest::ExitStatus;
+use crate::status::ExitStatus;
 use crate::sys::pidfd;
 
 /// The collected result of [`GuestProcess::output`].

@@ -30,12 +30,14 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
+use crate::builder::GuestBuilder;
 use crate::command::{RenderedCommand, Stdio};
 use crate::context::{self, Namespaces};
 use crate::error::{Error, SetupError, SpawnError, Step};
 use crate::fs::FsError;
-use crate::guest::{Guest, GuestBuilder, HostObjects, Init};
+use crate::guest::{Guest, HostObjects};
 use crate::resources;
+use crate::status::Init;
 use crate::sys::{dumpable::DumpableGuard, memfd, pidfd, signals::BlockedSignals, stack::ChildStack};
 use plan::{ChildPlan, ExecPlan};
 
