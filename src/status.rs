@@ -45,31 +45,78 @@ pub struct ExitStatus {
 
 impl ExitStatus {
     /// A status from a raw `waitpid` status word.
+    ///
+    /// ```
+    /// use vguest::ExitStatus;
+    ///
+    /// // exit(3): waitpid(2) keeps the code in the second byte.
+    /// let status = ExitStatus::from_raw(3 << 8);
+    /// assert_eq!(status.code(), Some(3));
+    /// ```
     pub fn from_raw(raw: i32) -> Self {
         ExitStatus { raw, oom_killed: false }
     }
 
     /// The raw `waitpid` status word.
+    ///
+    /// ```
+    /// use vguest::ExitStatus;
+    ///
+    /// assert_eq!(ExitStatus::from_raw(0x0100).into_raw(), 0x0100);
+    /// ```
     pub fn into_raw(self) -> i32 {
         self.raw
     }
 
     /// The exit code, if the payload exited.
+    ///
+    /// ```
+    /// use vguest::ExitStatus;
+    ///
+    /// assert_eq!(ExitStatus::from_raw(42 << 8).code(), Some(42));
+    /// // Killed by a signal: no exit code (not 128 + n, as a shell shows it).
+    /// assert_eq!(ExitStatus::from_raw(libc::SIGKILL).code(), None);
+    /// ```
     pub fn code(&self) -> Option<i32> {
         libc::WIFEXITED(self.raw).then(|| libc::WEXITSTATUS(self.raw))
     }
 
     /// The signal that killed the payload, if one did.
+    ///
+    /// ```
+    /// use vguest::ExitStatus;
+    ///
+    /// assert_eq!(ExitStatus::from_raw(libc::SIGTERM).signal(), Some(libc::SIGTERM));
+    /// assert_eq!(ExitStatus::from_raw(0).signal(), None);
+    /// ```
     pub fn signal(&self) -> Option<i32> {
         libc::WIFSIGNALED(self.raw).then(|| libc::WTERMSIG(self.raw))
     }
 
     /// Whether the payload dumped core when killed.
+    ///
+    /// ```
+    /// use vguest::ExitStatus;
+    ///
+    /// // The kernel sets 0x80 next to the signal number when it wrote a core.
+    /// let dumped = ExitStatus::from_raw(libc::SIGSEGV | 0x80);
+    /// assert_eq!(dumped.signal(), Some(libc::SIGSEGV));
+    /// assert!(dumped.core_dumped());
+    /// assert!(!ExitStatus::from_raw(libc::SIGKILL).core_dumped());
+    /// ```
     pub fn core_dumped(&self) -> bool {
         libc::WIFSIGNALED(self.raw) && libc::WCOREDUMP(self.raw)
     }
 
     /// Whether the payload exited with code 0.
+    ///
+    /// ```
+    /// use vguest::ExitStatus;
+    ///
+    /// assert!(ExitStatus::from_raw(0).success());
+    /// assert!(!ExitStatus::from_raw(1 << 8).success());
+    /// assert!(!ExitStatus::from_raw(libc::SIGKILL).success());
+    /// ```
     pub fn success(&self) -> bool {
         self.code() == Some(0)
     }

@@ -5,6 +5,17 @@ use std::path::PathBuf;
 
 /// A filesystem setting that cannot work, found before anything is
 /// created.
+///
+/// ```
+/// use vguest::{Error, Filesystem, FsError, Guest};
+///
+/// let err = Guest::builder("doc-fs").filesystem(Filesystem::new("/no/such/root")).spawn().unwrap_err();
+/// match &err {
+///     Error::Fs(FsError::RootMissing { path, .. }) => assert_eq!(path.to_str(), Some("/no/such/root")),
+///     other => panic!("unexpected {other}"),
+/// }
+/// assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FsError {

@@ -37,6 +37,18 @@ pub use mount::{BindFlags, Mount, Overlay, Propagation, Root, Upper};
 pub(crate) use plan::FsPlan;
 
 /// The paths masked by default: read as empty or refused.
+///
+/// ```
+/// use vguest::{DEFAULT_MASKED, DEFAULT_READ_ONLY, Filesystem};
+///
+/// assert!(DEFAULT_MASKED.contains(&"/proc/kcore"));
+/// // The defaults, except that the guest may read /proc/scsi.
+/// let fs = DEFAULT_MASKED
+///     .iter()
+///     .filter(|p| **p != "/proc/scsi")
+///     .fold(Filesystem::new("/srv/g").proc().no_default_masks(), |fs, p| fs.mask(p));
+/// let fs = DEFAULT_READ_ONLY.iter().fold(fs, |fs, p| fs.read_only_path(p));
+/// ```
 pub const DEFAULT_MASKED: &[&str] = &[
     "/proc/acpi",
     "/proc/asound",
@@ -52,6 +64,19 @@ pub const DEFAULT_MASKED: &[&str] = &[
 ];
 
 /// The paths made read-only by default.
+///
+/// ```
+/// use vguest::{DEFAULT_READ_ONLY, Filesystem};
+///
+/// assert!(DEFAULT_READ_ONLY.contains(&"/proc/sys"));
+/// // Keep the default masks but let the guest tune its own sysctls
+/// // (those of its network namespace, for example).
+/// let fs = DEFAULT_READ_ONLY
+///     .iter()
+///     .filter(|p| **p != "/proc/sys")
+///     .fold(Filesystem::server("/srv/g").no_default_masks(), |fs, p| fs.read_only_path(p));
+/// let fs = vguest::DEFAULT_MASKED.iter().fold(fs, |fs, p| fs.mask(p));
+/// ```
 pub const DEFAULT_READ_ONLY: &[&str] =
     &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 

@@ -3,7 +3,17 @@
 
 use std::path::PathBuf;
 
-/// Where the guest's root comes from.
+/// Where the guest's root comes from: [`Filesystem::new`](crate::Filesystem::new)
+/// makes a [`Root::Dir`], [`Filesystem::overlay`](crate::Filesystem::overlay) a
+/// [`Root::Overlay`].
+///
+/// ```
+/// use vguest::{Overlay, Root, Upper};
+///
+/// let dir = Root::Dir("/srv/guests/web1".into());
+/// let overlay = Root::Overlay(Overlay::new(["/srv/templates/base"], Upper::Tmpfs { size: 64 << 20 }));
+/// assert_ne!(dir, overlay);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Root {
     /// A directory of the host, bind-mounted as `/` (recursively).
@@ -31,6 +41,15 @@ pub struct Overlay {
 
 impl Overlay {
     /// An overlay of `lower` templates with the given writable layer.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use vguest::{Overlay, Upper};
+    ///
+    /// // An application layer over a base system: files in the first win.
+    /// let o = Overlay::new(["/srv/templates/app", "/srv/templates/base"], Upper::Tmpfs { size: 64 << 20 });
+    /// assert_eq!(o.lower[1], Path::new("/srv/templates/base"));
+    /// ```
     pub fn new<I, P>(lower: I, upper: Upper) -> Self
     where
         I: IntoIterator<Item = P>,
