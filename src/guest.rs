@@ -288,7 +288,7 @@ impl Guest {
     /// ```
     pub fn wait(&mut self) -> Result<ExitStatus, Error> {
         drop(self.stdin.take());
-        self.reap(false).map(|s| s.expect("blocking wait returns a status"))
+        self.reap()
     }
 
     /// Returns the payload's status if the guest has ended, without
@@ -302,7 +302,13 @@ impl Guest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
-        self.reap(true)
+        if let Some(status) = self.status {
+            return Ok(Some(status));
+        }
+        match pidfd::waitid(self.pidfd.as_fd(), true).map_err(|e| self.err("waiting for", e))? {
+            Some(raw) => self.reaped(raw).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Starts `command` inside the running guest: in all its namespaces
@@ -373,14 +379,19 @@ impl Guest {
         self.id()
     }
 
-    fn reap(&mut self, nohang: bool) -> Result<Option<ExitStatus>, Error> {
+    /// Waits for the guest's first process to end (if it has not been
+    /// waited for yet) and returns the payload's status.
+    fn reap(&mut self) -> Result<ExitStatus, Error> {
         if let Some(status) = self.status {
-            return Ok(Some(status));
+            return Ok(status);
         }
-        let Some(raw) = pidfd::waitid(self.pidfd.as_fd(), nohang).map_err(|e| self.err("waiting for", e))?
-        else {
-            return Ok(None);
-        };
+        let raw = pidfd::wait(self.pidfd.as_fd()).map_err(|e| self.err("waiting for", e))?;
+        self.reaped(raw)
+    }
+
+    /// The guest's first process ended with wait status `raw`: records the
+    /// payload's status and removes the guest's cgroups and links.
+    fn reaped(&mut self, raw: i32) -> Result<ExitStatus, Error> {
         // With the built-in init, its status stands for the payload's
         // only if it could not report the payload's own (it was killed).
         let mut status = self.read_payload_status().unwrap_or(ExitStatus::from_raw(raw));
@@ -394,7 +405,7 @@ impl Guest {
         if let Some(mut links) = self.links.take() {
             links.remove()?;
         }
-        Ok(Some(status))
+        Ok(status)
     }
 
     /// After the guest's first process is reaped: kills what is left in its
@@ -429,7 +440,7 @@ impl Drop for Guest {
         if self.kill_on_drop && self.status.is_none() {
             let _ = self.kill_all();
             let _ = self.kill();
-            let _ = self.reap(false);
+            let _ = self.reap();
         } else if self.status.is_none() {
             // The guest runs on: its groups and links stay.
             if let Some(groups) = self.cgroups.as_mut() {
