@@ -20,8 +20,15 @@
 //! # Ok::<(), vguest::Error>(())
 //! ```
 //!
-//! Guests need root (or `CAP_SYS_ADMIN` and friends) and Linux 5.11 or
-//! later on x86_64 or aarch64.
+//! Guests need root (or `CAP_SYS_ADMIN` and friends) and Linux 5.12 or
+//! later on x86_64 or aarch64: a [`Filesystem`] needs `mount_setattr(2)`
+//! (5.12), [`Guest::exec`] a pidfd for `setns(2)` (5.8), and a guest
+//! without either spawns from 5.4. [`Guest::kill_all`] uses `cgroup.kill`
+//! where the kernel has it (5.14) and signals each process of the guest
+//! otherwise. The README lists what needs which kernel.
+//!
+//! Building needs a linker for the target (`cc` by default): `build.rs`
+//! links the built-in init as a small static executable.
 
 mod attach;
 mod builder;

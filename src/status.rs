@@ -14,7 +14,7 @@ use crate::context::Signal;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Init {
-    /// A built-in, allocation-free init of about a kilobyte: it reaps
+    /// A built-in, allocation-free init of about 2 KiB: it reaps
     /// orphans, forwards `SIGHUP`, `SIGINT`, `SIGQUIT`, `SIGUSR1`,
     /// `SIGUSR2`, `SIGPIPE`, `SIGALRM`, `SIGTERM`, `SIGCONT`, `SIGTSTP`,
     /// `SIGTTIN`, `SIGTTOU`, `SIGURG` and `SIGWINCH` to the payload, and
