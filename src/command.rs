@@ -9,6 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The `PATH` a guest's payload gets unless told otherwise.
+///
+/// ```
+/// use vguest::{Command, DEFAULT_PATH};
+///
+/// assert!(DEFAULT_PATH.split(':').any(|dir| dir == "/usr/bin"));
+/// // A payload that needs one more directory.
+/// let cmd = Command::new("app").env("PATH", format!("/opt/app/bin:{DEFAULT_PATH}"));
+/// ```
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Where a standard stream of the payload goes.
@@ -309,7 +317,24 @@ pub(crate) struct RenderedCommand {
     pub cwd: Option<CString>,
 }
 
-/// A payload command that cannot be run.
+/// A payload command that cannot be run, found when the guest is spawned
+/// and before anything is created for it.
+///
+/// ```
+/// use vguest::{Command, CommandError, Error, Guest};
+///
+/// # fn main() {
+/// # if !nix::unistd::Uid::effective().is_root() { return; }
+/// let echo = Command::new("/bin/echo").arg("a\0b");
+/// let err = Guest::builder("doc-nul").command(echo).spawn().unwrap_err();
+/// match &err {
+///     Error::Command(CommandError::Nul { what, value }) => {
+///         assert_eq!((*what, value.as_os_str()), ("argument", "a\0b".as_ref()))
+///     }
+///     other => panic!("unexpected {other}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CommandError {

@@ -124,6 +124,16 @@ impl Error {
 
 /// A failure of the parent's side of spawning: creating pipes or the
 /// child, writing its id maps, talking to it.
+///
+/// ```
+/// use vguest::{Error, SpawnError};
+///
+/// // The kernel refused the namespaces (no privilege, or a limit such as
+/// // user.max_user_namespaces reached).
+/// fn clone_refused(err: &Error) -> bool {
+///     matches!(err, Error::Spawn(SpawnError { op, .. }) if op.starts_with("cloning"))
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("{op} failed")]
 pub struct SpawnError {
@@ -163,6 +173,20 @@ pub struct SetupError {
 
 /// The steps the guest's first process takes before its payload runs, in
 /// order. A [`SetupError`] names the one that failed.
+///
+/// ```
+/// use vguest::{Command, Guest, Step};
+///
+/// # fn main() {
+/// # if !nix::unistd::Uid::effective().is_root() { return; }
+/// let err = Guest::builder("doc-step")
+///     .command(Command::new("/bin/true").current_dir("/no/such/dir"))
+///     .spawn()
+///     .unwrap_err();
+/// assert_eq!(err.step(), Some(Step::Chdir));
+/// assert_eq!(err.to_string(), "guest setup failed while changing directory to \"/no/such/dir\"");
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Step {
@@ -314,4 +338,17 @@ impl fmt::Display for Step {
 }
 
 /// Shorthand for results of this crate.
+///
+/// ```
+/// use vguest::{Command, Guest, Result};
+///
+/// fn runs_cleanly(name: &str, program: &str) -> Result<bool> {
+///     let mut guest = Guest::builder(name).command(Command::new(program)).spawn()?;
+///     Ok(guest.wait()?.success())
+/// }
+/// # if nix::unistd::Uid::effective().is_root() {
+/// #     assert!(runs_cleanly("doc-result", "/bin/true")?);
+/// # }
+/// # Ok::<(), vguest::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,7 +1,6 @@
 //! The guest handle: the running guest, modelled on
 //! `std::process::Child`.
 
-use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -9,259 +8,17 @@ use std::path::Path;
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
 use crate::attach::AttachedGuest;
+use crate::builder::GuestBuilder;
 use crate::command::Command;
-use crate::context::{Context, Signal};
+use crate::context::Signal;
 use crate::error::Error;
-use crate::fs::Filesystem;
-use crate::net::{NetLinks, Network};
+use crate::net::NetLinks;
 use crate::process::GuestProcess;
-use crate::resources::{self, Cgroups, ResourceError, Resources, Stats};
+use crate::resources::{self, Cgroups, ResourceError, Stats};
 use crate::spawn::enter::EnterInfo;
+// `pub(crate)`: other modules (attach.rs) name it through this module.
+pub(crate) use crate::status::ExitStatus;
 use crate::sys::pidfd;
-
-/// What runs as PID 1 of a guest with its own PID namespace.
-///
-/// ```
-/// use vguest::Init;
-///
-/// assert_eq!(Init::default(), Init::Builtin);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Init {
-    /// A built-in, allocation-free init of about a kilobyte: it reaps
-    /// orphans, forwards `SIGHUP`, `SIGINT`, `SIGQUIT`, `SIGUSR1`,
-    /// `SIGUSR2`, `SIGPIPE`, `SIGALRM`, `SIGTERM`, `SIGCONT`, `SIGTSTP`,
-    /// `SIGTTIN`, `SIGTTOU`, `SIGURG` and `SIGWINCH` to the payload, and
-    /// exits with the payload's status (as `tini` does).
-    #[default]
-    Builtin,
-    /// The payload itself is PID 1 (a guest running its own
-    /// `/sbin/init`). It must reap its orphans, and receives only the
-    /// signals it installs handlers for (`pid_namespaces(7)`).
-    Payload,
-}
-
-/// Describes a guest; [`spawn`](GuestBuilder::spawn) starts it.
-///
-/// Created by [`Guest::builder`]. Every setter only records a value; all
-/// checks happen in `spawn`, which can be called more than once.
-///
-/// ```no_run
-/// use vguest::{Command, Context, Guest};
-///
-/// let mut guest = Guest::builder("web1")
-///     .context(Context::new().hostname("web1"))
-///     .command(Command::new("/bin/sh").args(["-c", "hostname"]))
-///     .spawn()?;
-/// assert!(guest.wait()?.success());
-/// # Ok::<(), vguest::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct GuestBuilder {
-    pub(crate) name: String,
-    pub(crate) context: Context,
-    pub(crate) command: Command,
-    pub(crate) filesystem: Option<Filesystem>,
-    pub(crate) init: Init,
-    pub(crate) kill_on_drop: bool,
-    pub(crate) resources: Option<Resources>,
-    pub(crate) network: Option<Network>,
-}
-
-impl GuestBuilder {
-    /// Sets the context layer (namespaces, ids, capabilities, limits).
-    ///
-    /// ```
-    /// use vguest::{Context, Guest};
-    ///
-    /// let b = Guest::builder("g").context(Context::new().hostname("g.example"));
-    /// ```
-    pub fn context(mut self, context: Context) -> Self {
-        self.context = context;
-        self
-    }
-
-    /// Gives the guest its own root filesystem and mount table. Without
-    /// one, the guest sees the host's files (in its own mount namespace).
-    ///
-    /// ```
-    /// use vguest::{Filesystem, Guest};
-    ///
-    /// let b = Guest::builder("g").filesystem(Filesystem::server("/srv/guests/g"));
-    /// ```
-    pub fn filesystem(mut self, filesystem: Filesystem) -> Self {
-        self.filesystem = Some(filesystem);
-        self
-    }
-
-    /// Sets the payload (default: `/bin/sh`).
-    ///
-    /// ```
-    /// use vguest::{Command, Guest};
-    ///
-    /// let b = Guest::builder("g").command(Command::new("/sbin/init"));
-    /// ```
-    pub fn command(mut self, command: Command) -> Self {
-        self.command = command;
-        self
-    }
-
-    /// Sets the resource layer: the guest gets its own cgroups with these
-    /// limits (without it, the guest gets no cgroups and shares its
-    /// creator's).
-    ///
-    /// ```
-    /// use vguest::{Guest, Resources};
-    ///
-    /// let b = Guest::builder("g").resources(Resources::new().memory_max(128 << 20).pids_max(100));
-    /// ```
-    pub fn resources(mut self, resources: Resources) -> Self {
-        self.resources = Some(resources);
-        self
-    }
-
-    /// Sets the network layer: the guest's own stack (the default, with
-    /// only `lo`), veth and macvlan links into it, the host's stack, or an
-    /// existing namespace. This decides whether the guest has a network
-    /// namespace, whatever [`Context::namespaces`] says about
-    /// [`Namespaces::NET`](crate::Namespaces::NET).
-    ///
-    /// ```
-    /// use vguest::{Guest, Network, Veth};
-    ///
-    /// let b = Guest::builder("g").network(Network::new().veth(Veth::new("vgg").address("198.18.0.2/24")));
-    /// ```
-    pub fn network(mut self, network: Network) -> Self {
-        self.network = Some(network);
-        self
-    }
-
-    /// Chooses what runs as PID 1 (default: [`Init::Builtin`]).
-    ///
-    /// ```
-    /// use vguest::{Command, Guest, Init};
-    ///
-    /// let b = Guest::builder("full")
-    ///     .command(Command::new("/sbin/init"))
-    ///     .init(Init::Payload);
-    /// ```
-    pub fn init(mut self, init: Init) -> Self {
-        self.init = init;
-        self
-    }
-
-    /// Whether dropping the [`Guest`] kills it (default: true). Without,
-    /// a dropped guest keeps running; see also [`Guest::detach`].
-    ///
-    /// ```
-    /// use vguest::Guest;
-    ///
-    /// let b = Guest::builder("g").kill_on_drop(false);
-    /// ```
-    pub fn kill_on_drop(mut self, kill: bool) -> Self {
-        self.kill_on_drop = kill;
-        self
-    }
-
-    /// Checks every layer, creates the guest and starts its payload.
-    ///
-    /// Returns once the payload has exec'd; any failure before that is
-    /// returned as a typed error after everything made for the guest has
-    /// been removed.
-    ///
-    /// ```no_run
-    /// use vguest::{Command, Guest};
-    ///
-    /// let guest = Guest::builder("g").command(Command::new("/bin/true")).spawn()?;
-    /// # Ok::<(), vguest::Error>(())
-    /// ```
-    pub fn spawn(&self) -> Result<Guest, Error> {
-        crate::spawn::spawn(self)
-    }
-}
-
-/// How a guest's payload ended.
-///
-/// ```
-/// use vguest::ExitStatus;
-///
-/// let status = ExitStatus::from_raw(3 << 8);
-/// assert_eq!(status.code(), Some(3));
-/// assert!(!status.success());
-/// assert_eq!(ExitStatus::from_raw(9).signal(), Some(9));
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ExitStatus {
-    raw: i32,
-    oom_killed: bool,
-}
-
-impl ExitStatus {
-    /// A status from a raw `waitpid` status word.
-    pub fn from_raw(raw: i32) -> Self {
-        ExitStatus { raw, oom_killed: false }
-    }
-
-    /// The raw `waitpid` status word.
-    pub fn into_raw(self) -> i32 {
-        self.raw
-    }
-
-    /// The exit code, if the payload exited.
-    pub fn code(&self) -> Option<i32> {
-        libc::WIFEXITED(self.raw).then(|| libc::WEXITSTATUS(self.raw))
-    }
-
-    /// The signal that killed the payload, if one did.
-    pub fn signal(&self) -> Option<i32> {
-        libc::WIFSIGNALED(self.raw).then(|| libc::WTERMSIG(self.raw))
-    }
-
-    /// Whether the payload dumped core when killed.
-    pub fn core_dumped(&self) -> bool {
-        libc::WIFSIGNALED(self.raw) && libc::WCOREDUMP(self.raw)
-    }
-
-    /// Whether the payload exited with code 0.
-    pub fn success(&self) -> bool {
-        self.code() == Some(0)
-    }
-
-    /// Whether the kernel's OOM killer ended a process of the guest
-    /// because it reached its memory limit ([`Resources::memory_max`]),
-    /// read from the guest's memory group when it was reaped. The payload
-    /// itself may have been the victim (then [`signal`](Self::signal) is
-    /// `Some(9)`) or one of its children (then the payload's own status
-    /// tells how it took that).
-    ///
-    /// ```
-    /// # use vguest::ExitStatus;
-    /// assert!(!ExitStatus::from_raw(9).oom_killed());
-    /// ```
-    pub fn oom_killed(&self) -> bool {
-        self.oom_killed
-    }
-}
-
-impl fmt::Debug for ExitStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ExitStatus({self})")
-    }
-}
-
-impl fmt::Display for ExitStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.code(), self.signal()) {
-            (Some(code), _) => write!(f, "exit code {code}"),
-            (_, Some(sig)) => match Signal::try_from(sig) {
-                Ok(s) => write!(f, "killed by {s}"),
-                Err(_) => write!(f, "killed by signal {sig}"),
-            },
-            _ => write!(f, "wait status {:#x}", self.raw),
-        }?;
-        if self.oom_killed { f.write_str(" (out of memory)") } else { Ok(()) }
-    }
-}
 
 /// The shell [`Guest::enter`] runs: `/bin/sh -l` with the caller's `TERM`.
 pub(crate) fn login_shell() -> Command {
@@ -327,16 +84,7 @@ impl Guest {
     /// let builder = Guest::builder("web1");
     /// ```
     pub fn builder(name: impl Into<String>) -> GuestBuilder {
-        GuestBuilder {
-            name: name.into(),
-            context: Context::new(),
-            command: Command::new("/bin/sh"),
-            filesystem: None,
-            init: Init::Builtin,
-            kill_on_drop: true,
-            resources: None,
-            network: None,
-        }
+        GuestBuilder::new(name.into())
     }
 
     pub(crate) fn new(
@@ -435,7 +183,7 @@ impl Guest {
 
     /// Kills every process of the guest at once, wherever it sits in the
     /// guest's process tree (v2 `cgroup.kill`, or freeze, kill and thaw on
-    /// v1). Without [`Resources`] this is [`kill`](Self::kill), which
+    /// v1). Without [`Resources`](crate::Resources) this is [`kill`](Self::kill), which
     /// reaches every process only with a PID namespace. Does not wait.
     ///
     /// ```no_run
@@ -499,7 +247,7 @@ impl Guest {
     }
 
     /// The guest's cgroup directories, one per hierarchy (empty without
-    /// [`Resources`], and once the guest has ended).
+    /// [`Resources`](crate::Resources), and once the guest has ended).
     ///
     /// ```no_run
     /// # let guest = vguest::Guest::builder("g").resources(vguest::Resources::new()).spawn()?;
@@ -540,7 +288,7 @@ impl Guest {
     /// ```
     pub fn wait(&mut self) -> Result<ExitStatus, Error> {
         drop(self.stdin.take());
-        self.reap(false).map(|s| s.expect("blocking wait returns a status"))
+        self.reap()
     }
 
     /// Returns the payload's status if the guest has ended, without
@@ -554,7 +302,13 @@ impl Guest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
-        self.reap(true)
+        if let Some(status) = self.status {
+            return Ok(Some(status));
+        }
+        match pidfd::waitid(self.pidfd.as_fd(), true).map_err(|e| self.err("waiting for", e))? {
+            Some(raw) => self.reaped(raw).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Starts `command` inside the running guest: in all its namespaces
@@ -625,27 +379,33 @@ impl Guest {
         self.id()
     }
 
-    fn reap(&mut self, nohang: bool) -> Result<Option<ExitStatus>, Error> {
+    /// Waits for the guest's first process to end (if it has not been
+    /// waited for yet) and returns the payload's status.
+    fn reap(&mut self) -> Result<ExitStatus, Error> {
         if let Some(status) = self.status {
-            return Ok(Some(status));
+            return Ok(status);
         }
-        let Some(raw) = pidfd::waitid(self.pidfd.as_fd(), nohang).map_err(|e| self.err("waiting for", e))?
-        else {
-            return Ok(None);
-        };
+        let raw = pidfd::wait(self.pidfd.as_fd()).map_err(|e| self.err("waiting for", e))?;
+        self.reaped(raw)
+    }
+
+    /// The guest's first process ended with wait status `raw`: records the
+    /// payload's status and removes the guest's cgroups and links.
+    fn reaped(&mut self, raw: i32) -> Result<ExitStatus, Error> {
         // With the built-in init, its status stands for the payload's
         // only if it could not report the payload's own (it was killed).
         let mut status = self.read_payload_status().unwrap_or(ExitStatus::from_raw(raw));
         if let Some(groups) = &self.cgroups {
             // Read before the group goes away.
-            status.oom_killed = resources::oom_kills(groups.groups()).ok().flatten().unwrap_or(0) > 0;
+            let oom_kills = resources::oom_kills(groups.groups()).ok().flatten().unwrap_or(0);
+            status = status.with_oom_killed(oom_kills > 0);
         }
         self.status = Some(status);
         self.remove_cgroups()?;
         if let Some(mut links) = self.links.take() {
             links.remove()?;
         }
-        Ok(Some(status))
+        Ok(status)
     }
 
     /// After the guest's first process is reaped: kills what is left in its
@@ -680,7 +440,7 @@ impl Drop for Guest {
         if self.kill_on_drop && self.status.is_none() {
             let _ = self.kill_all();
             let _ = self.kill();
-            let _ = self.reap(false);
+            let _ = self.reap();
         } else if self.status.is_none() {
             // The guest runs on: its groups and links stay.
             if let Some(groups) = self.cgroups.as_mut() {

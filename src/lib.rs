@@ -20,10 +20,18 @@
 //! # Ok::<(), vguest::Error>(())
 //! ```
 //!
-//! Guests need root (or `CAP_SYS_ADMIN` and friends) and Linux 5.11 or
-//! later on x86_64 or aarch64.
+//! Guests need root (or `CAP_SYS_ADMIN` and friends) and Linux 5.12 or
+//! later on x86_64 or aarch64: a [`Filesystem`] needs `mount_setattr(2)`
+//! (5.12), [`Guest::exec`] a pidfd for `setns(2)` (5.8), and a guest
+//! without either spawns from 5.4. [`Guest::kill_all`] uses `cgroup.kill`
+//! where the kernel has it (5.14) and signals each process of the guest
+//! otherwise. The README lists what needs which kernel.
+//!
+//! Building needs a linker for the target (`cc` by default): `build.rs`
+//! links the built-in init as a small static executable.
 
 mod attach;
+mod builder;
 mod command;
 mod context;
 mod error;
@@ -33,9 +41,11 @@ mod net;
 mod process;
 mod resources;
 mod spawn;
+mod status;
 mod sys;
 
 pub use attach::AttachedGuest;
+pub use builder::GuestBuilder;
 pub use command::{Command, CommandError, DEFAULT_PATH, Stdio};
 pub use context::{
     CapSet, Capabilities, Capability, Context, ContextError, IdMap, Namespaces, RLIM_INFINITY, Rlimit,
@@ -46,7 +56,8 @@ pub use fs::{
     BindFlags, DEFAULT_MASKED, DEFAULT_READ_ONLY, Filesystem, FsError, Mount, Overlay, Propagation, Root,
     Upper,
 };
-pub use guest::{ExitStatus, Guest, GuestBuilder, Init};
+pub use guest::Guest;
 pub use net::{Macvlan, MacvlanMode, NetError, Network, Veth};
 pub use process::{GuestProcess, Output};
 pub use resources::{CgroupLayout, ResourceError, Resources, Stats};
+pub use status::{ExitStatus, Init};

@@ -7,7 +7,7 @@ use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
 use crate::context::Signal;
 use crate::error::Error;
-use crate::guest::ExitStatus;
+use crate::status::ExitStatus;
 use crate::sys::pidfd;
 
 /// The collected result of [`GuestProcess::output`].
@@ -159,7 +159,7 @@ impl GuestProcess {
     /// ```
     pub fn wait(&mut self) -> Result<ExitStatus, Error> {
         drop(self.stdin.take());
-        self.reap(false).map(|s| s.expect("blocking wait returns a status"))
+        self.reap()
     }
 
     /// The status if the process has ended, without blocking.
@@ -171,7 +171,11 @@ impl GuestProcess {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
-        self.reap(true)
+        if self.status.is_none() {
+            let raw = pidfd::waitid(self.pidfd.as_fd(), true).map_err(|e| self.err("waiting for", e))?;
+            self.status = raw.map(ExitStatus::from_raw);
+        }
+        Ok(self.status)
     }
 
     /// Waits for the process and collects its piped stdout and stderr.
@@ -201,13 +205,13 @@ impl GuestProcess {
         Ok(Output { status, stdout, stderr })
     }
 
-    fn reap(&mut self, nohang: bool) -> Result<Option<ExitStatus>, Error> {
+    /// Waits for the process to end (if it has not been waited for yet).
+    fn reap(&mut self) -> Result<ExitStatus, Error> {
         if let Some(status) = self.status {
-            return Ok(Some(status));
+            return Ok(status);
         }
-        let raw = pidfd::waitid(self.pidfd.as_fd(), nohang).map_err(|e| self.err("waiting for", e))?;
-        self.status = raw.map(ExitStatus::from_raw);
-        Ok(self.status)
+        let raw = pidfd::wait(self.pidfd.as_fd()).map_err(|e| self.err("waiting for", e))?;
+        Ok(*self.status.insert(ExitStatus::from_raw(raw)))
     }
 
     fn err(&self, op: &'static str, source: std::io::Error) -> Error {
@@ -219,7 +223,7 @@ impl Drop for GuestProcess {
     fn drop(&mut self) {
         if self.status.is_none() {
             let _ = self.kill();
-            let _ = self.reap(false);
+            let _ = self.reap();
         }
     }
 }

@@ -225,6 +225,41 @@ fn signals_reach_the_payload_and_statuses_come_back_exactly() {
     assert_eq!(status.code(), Some(3));
 }
 
+#[test]
+fn builtin_init_forwards_hangup_interrupt_and_user_signals() {
+    if !root_or_skip("signal forwarding") {
+        return;
+    }
+    let _s = shared();
+    // The payload (pid 2, behind the built-in init) traps each signal and
+    // says which it got; its own child `sleep` keeps default handlers.
+    let script = r#"for s in HUP INT USR1 USR2; do trap "echo got $s" $s; done
+        trap 'echo got TERM; exit 0' TERM
+        echo ready; while :; do sleep 0.02; done"#;
+    let mut guest = Guest::builder("sigfwd")
+        .command(Command::new("/bin/sh").args(["-c", script]).stdout(Stdio::Piped))
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(guest.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    for (signal, name) in [
+        (Signal::SIGHUP, "HUP"),
+        (Signal::SIGINT, "INT"),
+        (Signal::SIGUSR1, "USR1"),
+        (Signal::SIGUSR2, "USR2"),
+        (Signal::SIGTERM, "TERM"),
+    ] {
+        assert_eq!(guest.try_wait().unwrap(), None, "the guest ended before {name}");
+        guest.signal(signal).unwrap();
+        line.clear();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line, format!("got {name}\n"));
+    }
+    assert_eq!(guest.wait().unwrap().code(), Some(0));
+}
+
 /// Spawns a bad guest and checks the error and that nothing leaked.
 fn expect_spawn_error(builder: vguest::GuestBuilder, check: impl Fn(&Error) -> bool) -> Error {
     let before = HostState::capture();
@@ -273,8 +308,27 @@ fn bad_input_gives_typed_errors_and_leaves_nothing() {
             |e| matches!(e, Error::Context(ContextError::CapabilityNotHeld { missing }) if !missing.is_empty()),
         );
     }
-    let unknown = "CAP_FLY".parse::<CapSet>().unwrap_err();
-    assert!(matches!(&unknown, ContextError::UnknownCapability { name } if name == "CAP_FLY"), "{unknown}");
+    // Capability names reach a guest through CapSet's parser: an unknown
+    // one, alone or in a list, fails with the name as given, and `?`
+    // carries that into the crate's Error before anything is created.
+    let spawn_with_caps = |names: &str| -> Result<(), Error> {
+        let caps = Capabilities::only(names.parse::<CapSet>()?);
+        Guest::builder("bad").context(Context::new().capabilities(caps)).spawn().map(drop)
+    };
+    for (names, unknown) in [
+        ("CAP_FLY", "CAP_FLY"),
+        ("chown, fly, kill", "fly"),
+        ("net_bind_service,CAP_SYS_TELEPORT", "CAP_SYS_TELEPORT"),
+    ] {
+        let before = HostState::capture();
+        let err = spawn_with_caps(names).unwrap_err();
+        assert!(
+            matches!(&err, Error::Context(ContextError::UnknownCapability { name }) if name == unknown),
+            "{names}: {err}"
+        );
+        assert_eq!(err.to_string(), format!("unknown capability {unknown:?}"));
+        before.assert_unchanged(&err.to_string());
+    }
     let ctx = Context::new()
         .namespaces(Namespaces::default() | Namespaces::USER)
         .uid_map(IdMap::new(0, 300_000, 100))

@@ -91,3 +91,40 @@ fn userns_maps_root_to_an_unprivileged_uid() {
     assert!(out.contains("Uid:\t100000\t100000"), "{out}");
     assert!(out.contains("inside: uid=0(root) gid=0(root)"), "{out}");
 }
+
+/// A `Duration`'s `Debug` text (`276.3ms`, `1.2s`, `80µs`) in milliseconds.
+fn millis(debug: &str) -> f64 {
+    let (number, scale) = if let Some(n) = debug.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = debug.strip_suffix("µs") {
+        (n, 0.001)
+    } else if let Some(n) = debug.strip_suffix("ns") {
+        (n, 0.000_001)
+    } else {
+        (debug.strip_suffix('s').unwrap_or(debug), 1000.0)
+    };
+    number.parse::<f64>().unwrap_or_else(|e| panic!("{debug:?}: {e}")) * scale
+}
+
+#[test]
+fn limits_holds_the_cpu_quota_pauses_and_reports_the_oom_kill() {
+    if !root_or_skip("example limits") {
+        return;
+    }
+    let _s = shared();
+    let Some(out) = example("limits") else {
+        return;
+    };
+    assert!(out.starts_with("cgroup layout: "), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("group:   ") && l.contains("/vguest/spinner.")), "{out}");
+    // A quarter of a CPU (25 ms per 100 ms) for about a second.
+    let used = out.lines().find_map(|l| l.strip_prefix("in 1 s:  ")?.split(' ').next()).unwrap_or_default();
+    let used = millis(used);
+    assert!(used > 0.0 && used < 600.0, "{used} ms of CPU in 1 s: {out}");
+    // No CPU time passes while the guest is frozen.
+    let paused = out.lines().find_map(|l| l.strip_prefix("paused:  CPU time ")).unwrap_or_default();
+    let (before, after) = paused.split_once(" -> ").unwrap_or_else(|| panic!("{out}"));
+    assert!(before.starts_with("Some(") && before == after, "{out}");
+    assert!(out.contains("spinner: killed by SIGKILL\n"), "{out}");
+    assert!(out.contains("hog:     ended by the OOM killer: killed by SIGKILL (out of memory)\n"), "{out}");
+}

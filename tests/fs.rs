@@ -218,10 +218,11 @@ fn fifty_overlay_guests_share_one_template() {
         std::fs::create_dir_all(&upper).unwrap();
         std::fs::create_dir_all(&work).unwrap();
         let fs = Filesystem::overlay(Overlay::new([template], Upper::Dir { upper, work })).proc();
-        // Each guest writes its own marker, changes a shared file, then
-        // waits until all are running before looking around.
+        // Each guest writes a file every guest has (/mine), one only it
+        // has (/gN), and changes a shared one, then waits until all have
+        // done so before looking around: it must see only its own.
         let script = format!(
-            "echo g{i} > /mine; echo g{i} >> /etc/passwd; read go; cat /mine; ls / | grep -c '^mine$'; tail -1 /etc/passwd; ls /g* 2>/dev/null | wc -l"
+            "echo g{i} > /mine; : > /g{i}; echo g{i} >> /etc/passwd; echo ready; read go; cat /mine; ls / | grep -c '^mine$'; tail -1 /etc/passwd; ls -d /g[0-9]*"
         );
         let guest = Guest::builder(format!("ov{i}"))
             .filesystem(fs)
@@ -235,15 +236,21 @@ fn fifty_overlay_guests_share_one_template() {
             .unwrap();
         guests.push(guest);
     }
-    use std::io::{Read, Write};
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut outputs: Vec<_> = guests.iter_mut().map(|g| BufReader::new(g.stdout.take().unwrap())).collect();
+    for (i, out) in outputs.iter_mut().enumerate() {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n", "guest {i}");
+    }
     for g in &mut guests {
         g.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     }
-    for (i, g) in guests.iter_mut().enumerate() {
+    for (i, (g, mut reader)) in guests.iter_mut().zip(outputs).enumerate() {
         let mut out = String::new();
-        g.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        reader.read_to_string(&mut out).unwrap();
         assert!(g.wait().unwrap().success());
-        assert_eq!(out, format!("g{i}\n1\ng{i}\n0\n"), "guest {i}");
+        assert_eq!(out, format!("g{i}\n1\ng{i}\n/g{i}\n"), "guest {i}");
     }
     drop(guests);
     assert_eq!(tree_digest(template), digest, "the template changed");
@@ -256,7 +263,7 @@ fn fifty_overlay_guests_share_one_template() {
         max / 1024,
         per_guest.iter().sum::<u64>() / 50 / 1024
     );
-    // A guest's layer holds only what it changed: two small files and dirs.
+    // A guest's layer holds only what it changed: three small files and dirs.
     assert!(max <= 64 * 1024, "a guest layer holds {max} bytes");
     assert!(max * 10 < template_size);
     before.assert_unchanged("overlay guests");

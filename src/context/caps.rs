@@ -3,6 +3,14 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// One capability (`capabilities(7)`), as the `caps` crate names it.
+///
+/// ```
+/// use vguest::{CapSet, Capability};
+///
+/// let set: CapSet = [Capability::CAP_NET_BIND_SERVICE, Capability::CAP_CHOWN].into_iter().collect();
+/// assert_eq!(set.to_string(), "CAP_CHOWN,CAP_NET_BIND_SERVICE");
+/// ```
 pub use caps::Capability;
 
 use crate::context::ContextError;
@@ -25,10 +33,25 @@ pub struct CapSet(u64);
 
 impl CapSet {
     /// The empty set.
+    ///
+    /// ```
+    /// use vguest::{CapSet, Capability};
+    ///
+    /// assert!(CapSet::EMPTY.is_empty());
+    /// assert!(!CapSet::EMPTY.contains(Capability::CAP_KILL));
+    /// assert_eq!(CapSet::default(), CapSet::EMPTY);
+    /// ```
     pub const EMPTY: CapSet = CapSet(0);
 
     /// Every capability this crate knows (whether or not the running
     /// kernel does; spawn checks that).
+    ///
+    /// ```
+    /// use vguest::{CapSet, Capability};
+    ///
+    /// assert!(CapSet::all().contains(Capability::CAP_SYS_ADMIN));
+    /// assert!(CapSet::server_default().is_subset(CapSet::all()));
+    /// ```
     pub fn all() -> CapSet {
         caps::all().into_iter().collect()
     }
@@ -69,37 +92,100 @@ impl CapSet {
     }
 
     /// Whether `cap` is in the set.
+    ///
+    /// ```
+    /// use vguest::{CapSet, Capability};
+    ///
+    /// let set: CapSet = "chown,kill".parse()?;
+    /// assert!(set.contains(Capability::CAP_KILL));
+    /// assert!(!set.contains(Capability::CAP_SYS_ADMIN));
+    /// # Ok::<(), vguest::ContextError>(())
+    /// ```
     pub fn contains(self, cap: Capability) -> bool {
         self.0 & cap.bitmask() != 0
     }
 
     /// Adds `cap`.
+    ///
+    /// ```
+    /// use vguest::{CapSet, Capability};
+    ///
+    /// let mut set = CapSet::EMPTY;
+    /// set.insert(Capability::CAP_NET_BIND_SERVICE);
+    /// assert_eq!(set, "net_bind_service".parse()?);
+    /// # Ok::<(), vguest::ContextError>(())
+    /// ```
     pub fn insert(&mut self, cap: Capability) {
         self.0 |= cap.bitmask();
     }
 
     /// Removes `cap`.
+    ///
+    /// ```
+    /// use vguest::{CapSet, Capability};
+    ///
+    /// // The server set without raw sockets (no ping).
+    /// let mut set = CapSet::server_default();
+    /// set.remove(Capability::CAP_NET_RAW);
+    /// assert!(!set.contains(Capability::CAP_NET_RAW));
+    /// assert!(set.contains(Capability::CAP_NET_BIND_SERVICE));
+    /// ```
     pub fn remove(&mut self, cap: Capability) {
         self.0 &= !cap.bitmask();
     }
 
     /// Whether every capability of `self` is also in `other`.
+    ///
+    /// ```
+    /// use vguest::CapSet;
+    ///
+    /// let small: CapSet = "chown".parse()?;
+    /// assert!(small.is_subset(CapSet::server_default()));
+    /// assert!(!CapSet::server_default().is_subset(small));
+    /// assert!(CapSet::EMPTY.is_subset(small));
+    /// # Ok::<(), vguest::ContextError>(())
+    /// ```
     pub fn is_subset(self, other: CapSet) -> bool {
         self.0 & !other.0 == 0
     }
 
     /// Whether the set is empty.
+    ///
+    /// ```
+    /// use vguest::{CapSet, Capabilities};
+    ///
+    /// assert!(Capabilities::default().ambient.is_empty());
+    /// assert!(!CapSet::server_default().is_empty());
+    /// ```
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
 
     /// The kernel's bit mask (bit n is capability n), as shown in the
     /// `Cap*` lines of `/proc/PID/status`.
+    ///
+    /// ```
+    /// use vguest::CapSet;
+    ///
+    /// // CAP_CHOWN is capability 0, CAP_KILL is 5.
+    /// let set: CapSet = "chown,kill".parse()?;
+    /// assert_eq!(set.bits(), 0b10_0001);
+    /// # Ok::<(), vguest::ContextError>(())
+    /// ```
     pub fn bits(self) -> u64 {
         self.0
     }
 
     /// The capabilities in the set, in ascending order.
+    ///
+    /// ```
+    /// use vguest::{CapSet, Capability};
+    ///
+    /// let set: CapSet = "kill, chown".parse()?;
+    /// let caps: Vec<Capability> = set.iter().collect();
+    /// assert_eq!(caps, [Capability::CAP_CHOWN, Capability::CAP_KILL]);
+    /// # Ok::<(), vguest::ContextError>(())
+    /// ```
     pub fn iter(self) -> impl Iterator<Item = Capability> {
         let mut known: Vec<Capability> = caps::all().into_iter().filter(|c| self.contains(*c)).collect();
         known.sort_by_key(|c| c.index());
@@ -228,6 +314,16 @@ impl Default for Capabilities {
 impl Capabilities {
     /// Exactly `set` for the payload whatever its user: every one of the
     /// five sets is `set`.
+    ///
+    /// ```
+    /// use vguest::{CapSet, Capabilities, Capability};
+    ///
+    /// let caps = Capabilities::only("net_bind_service".parse::<CapSet>()?);
+    /// assert_eq!(caps.bounding, caps.ambient);
+    /// assert!(caps.inheritable.contains(Capability::CAP_NET_BIND_SERVICE));
+    /// assert!(!caps.effective.contains(Capability::CAP_CHOWN));
+    /// # Ok::<(), vguest::ContextError>(())
+    /// ```
     pub fn only(set: CapSet) -> Self {
         Capabilities { bounding: set, effective: set, permitted: set, inheritable: set, ambient: set }
     }

@@ -28,11 +28,31 @@ pub struct IdMap {
 
 impl IdMap {
     /// A map of `count` ids from `inside` (guest) to `outside` (host).
+    ///
+    /// ```
+    /// use vguest::{Context, IdMap, Namespaces};
+    ///
+    /// let map = IdMap::new(0, 100_000, 65_536);
+    /// assert_eq!((map.inside, map.outside, map.count), (0, 100_000, 65_536));
+    /// let ctx = Context::new()
+    ///     .namespaces(Namespaces::default() | Namespaces::USER)
+    ///     .uid_map(map)
+    ///     .gid_map(map);
+    /// ```
     pub fn new(inside: u32, outside: u32, count: u32) -> Self {
         IdMap { inside, outside, count }
     }
 
     /// The host id that guest id `id` maps to, if it is mapped.
+    ///
+    /// ```
+    /// use vguest::IdMap;
+    ///
+    /// let map = IdMap::new(1000, 2000, 10);
+    /// assert_eq!(map.to_outside(1005), Some(2005));
+    /// assert_eq!(map.to_outside(999), None);
+    /// assert_eq!(map.to_outside(1010), None);
+    /// ```
     pub fn to_outside(&self, id: u32) -> Option<u32> {
         let offset = id.checked_sub(self.inside)?;
         (offset < self.count).then(|| self.outside + offset)

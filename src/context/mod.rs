@@ -30,6 +30,16 @@ pub use self::caps::{CapSet, Capabilities, Capability};
 pub use self::ids::{IdMap, User};
 pub use self::namespaces::Namespaces;
 pub use self::rlimit::{RLIM_INFINITY, Rlimit};
+/// A signal, as the `nix` crate names it: what [`Guest::signal`](crate::Guest::signal)
+/// sends and [`Context::parent_death_signal`] delivers.
+///
+/// ```
+/// use vguest::{Context, Signal};
+///
+/// // The guest gets SIGTERM when the thread that spawned it ends.
+/// let ctx = Context::new().parent_death_signal(Signal::SIGTERM);
+/// assert_eq!(Signal::SIGTERM as i32, libc::SIGTERM);
+/// ```
 pub use nix::sys::signal::Signal;
 
 pub(crate) use self::apply::{CapsPlan, CredsPlan, last_cap, time_offsets};
@@ -326,7 +336,16 @@ impl Context {
 }
 
 /// A context value the kernel would refuse, or that would reach beyond
-/// the guest. Returned by spawn before anything is created.
+/// the guest. Returned by spawn before anything is created (and by
+/// parsing a [`CapSet`]).
+///
+/// ```
+/// use vguest::{CapSet, ContextError};
+///
+/// let err = "chown,CAP_FLY".parse::<CapSet>().unwrap_err();
+/// assert!(matches!(&err, ContextError::UnknownCapability { name } if name == "CAP_FLY"));
+/// assert_eq!(err.to_string(), "unknown capability \"CAP_FLY\"");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ContextError {

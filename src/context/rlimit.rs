@@ -1,8 +1,26 @@
 //! Resource limits of the payload (`setrlimit(2)`).
 
+/// A resource limit of the payload (`setrlimit(2)`), as the `nix` crate
+/// names it; set with [`Context::rlimit`](crate::Context::rlimit).
+///
+/// ```
+/// use vguest::{Context, Rlimit};
+///
+/// let ctx = Context::new().rlimit(Rlimit::RLIMIT_NOFILE, 1024, 4096);
+/// ```
 pub use nix::sys::resource::Resource as Rlimit;
 
 /// The value meaning "no limit" for [`Context::rlimit`](crate::Context::rlimit).
+///
+/// ```
+/// use vguest::{Context, RLIM_INFINITY, Rlimit};
+///
+/// // Core dumps of any size, and no cap on the payload's CPU time.
+/// let ctx = Context::new()
+///     .rlimit(Rlimit::RLIMIT_CORE, RLIM_INFINITY, RLIM_INFINITY)
+///     .rlimit(Rlimit::RLIMIT_CPU, RLIM_INFINITY, RLIM_INFINITY);
+/// assert_eq!(RLIM_INFINITY, u64::MAX);
+/// ```
 pub const RLIM_INFINITY: u64 = libc::RLIM_INFINITY;
 
 /// One limit to apply: (resource, soft, hard).

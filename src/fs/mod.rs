@@ -25,219 +25,30 @@
 //! them.
 
 mod apply;
+mod error;
+mod mount;
 mod plan;
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 pub(crate) use apply::child_filesystem;
+pub use error::FsError;
+pub use mount::{BindFlags, Mount, Overlay, Propagation, Root, Upper};
 pub(crate) use plan::FsPlan;
 
-/// Where the guest's root comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Root {
-    /// A directory of the host, bind-mounted as `/` (recursively).
-    Dir(PathBuf),
-    /// An overlay: read-only templates plus a writable layer.
-    Overlay(Overlay),
-}
-
-/// An overlay root: `lower` templates (first is topmost), never written,
-/// and an `upper` layer that takes every change.
-///
-/// ```
-/// use vguest::{Overlay, Upper};
-///
-/// let shared = Overlay::new(["/srv/templates/debian"], Upper::Tmpfs { size: 256 << 20 });
-/// assert_eq!(shared.lower.len(), 1);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Overlay {
-    /// Template directories, topmost first.
-    pub lower: Vec<PathBuf>,
-    /// Where changes go.
-    pub upper: Upper,
-}
-
-impl Overlay {
-    /// An overlay of `lower` templates with the given writable layer.
-    pub fn new<I, P>(lower: I, upper: Upper) -> Self
-    where
-        I: IntoIterator<Item = P>,
-        P: Into<PathBuf>,
-    {
-        Overlay { lower: lower.into_iter().map(Into::into).collect(), upper }
-    }
-}
-
-/// The writable layer of an overlay root.
-///
-/// ```
-/// use vguest::Upper;
-///
-/// // Kept on disk across runs (both directories must exist, on one filesystem).
-/// let persistent = Upper::Dir { upper: "/var/lib/guests/web1/upper".into(), work: "/var/lib/guests/web1/work".into() };
-/// // Thrown away when the guest ends.
-/// let scratch = Upper::Tmpfs { size: 64 << 20 };
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Upper {
-    /// Directories on disk: `upper` holds the changes, `work` is overlayfs
-    /// scratch space on the same filesystem.
-    Dir {
-        /// The upper directory.
-        upper: PathBuf,
-        /// The work directory.
-        work: PathBuf,
-    },
-    /// A size-limited tmpfs that disappears with the guest.
-    Tmpfs {
-        /// Maximum size in bytes.
-        size: u64,
-    },
-}
-
-/// Mount flags of a bind mount.
-///
-/// ```
-/// use vguest::BindFlags;
-///
-/// let flags = BindFlags { read_only: true, ..BindFlags::default() };
-/// assert!(flags.recursive && flags.nosuid && flags.nodev);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BindFlags {
-    /// Refuse writes (`EROFS`).
-    pub read_only: bool,
-    /// Include the source's submounts (default true; required when the
-    /// source has submounts locked by a user namespace).
-    pub recursive: bool,
-    /// Ignore set-user-id bits and file capabilities (default true).
-    pub nosuid: bool,
-    /// Refuse to open device nodes (default true).
-    pub nodev: bool,
-    /// Refuse to execute files (default false).
-    pub noexec: bool,
-}
-
-impl Default for BindFlags {
-    fn default() -> Self {
-        BindFlags { read_only: false, recursive: true, nosuid: true, nodev: true, noexec: false }
-    }
-}
-
-/// One entry of the guest's mount table, applied in order.
-///
-/// Targets are absolute paths inside the guest; missing target
-/// directories (or files, for file binds) are created.
-///
-/// ```
-/// use vguest::{BindFlags, Mount};
-///
-/// let m = Mount::Bind {
-///     source: "/srv/www".into(),
-///     target: "/var/www".into(),
-///     flags: BindFlags { read_only: true, ..BindFlags::default() },
-/// };
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Mount {
-    /// A host path bound into the guest.
-    Bind {
-        /// Host path.
-        source: PathBuf,
-        /// Guest path.
-        target: PathBuf,
-        /// Flags.
-        flags: BindFlags,
-    },
-    /// A tmpfs of at most `size` bytes with permissions `mode`.
-    Tmpfs {
-        /// Guest path.
-        target: PathBuf,
-        /// Maximum size in bytes (at least a page).
-        size: u64,
-        /// Permissions of its root, e.g. `0o1777`.
-        mode: u32,
-    },
-    /// A procfs of the guest's own PID namespace.
-    Proc {
-        /// Guest path, normally `/proc`.
-        target: PathBuf,
-    },
-    /// A read-only sysfs showing the guest's network namespace.
-    Sysfs {
-        /// Guest path, normally `/sys`.
-        target: PathBuf,
-    },
-    /// A minimal `/dev`: a small tmpfs with `null`, `zero`, `full`,
-    /// `random`, `urandom` and `tty` bound from the host, its own devpts
-    /// instance with `ptmx`, `/dev/shm`, and the `fd`, `stdin`, `stdout`,
-    /// `stderr` links.
-    Dev {
-        /// Guest path, normally `/dev`.
-        target: PathBuf,
-    },
-    /// A POSIX message queue filesystem of the guest's IPC namespace.
-    Mqueue {
-        /// Guest path, normally `/dev/mqueue`.
-        target: PathBuf,
-    },
-    /// A directory created in the guest's root.
-    Dir {
-        /// Guest path.
-        path: PathBuf,
-        /// Permissions.
-        mode: u32,
-    },
-    /// A symbolic link created in the guest's root.
-    Symlink {
-        /// Guest path of the link.
-        path: PathBuf,
-        /// What it points to (not resolved).
-        target: PathBuf,
-    },
-    /// A small file written into the guest's root (replacing any file
-    /// there), e.g. `/etc/hostname`.
-    File {
-        /// Guest path.
-        path: PathBuf,
-        /// Contents.
-        contents: Vec<u8>,
-        /// Permissions.
-        mode: u32,
-    },
-}
-
-/// How mount events propagate between the host and the guest.
-///
-/// ```
-/// use vguest::Propagation;
-///
-/// assert_eq!(Propagation::default(), Propagation::Private);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Propagation {
-    /// Nothing propagates either way (the default).
-    #[default]
-    Private,
-    /// Host mounts propagate into the guest, never the other way.
-    Slave,
-}
-
-impl Propagation {
-    /// The `mount(2)` flags applied recursively to `/`.
-    pub(crate) fn flags(self) -> u64 {
-        libc::MS_REC
-            | match self {
-                Propagation::Private => libc::MS_PRIVATE,
-                Propagation::Slave => libc::MS_SLAVE,
-            }
-    }
-}
-
 /// The paths masked by default: read as empty or refused.
+///
+/// ```
+/// use vguest::{DEFAULT_MASKED, DEFAULT_READ_ONLY, Filesystem};
+///
+/// assert!(DEFAULT_MASKED.contains(&"/proc/kcore"));
+/// // The defaults, except that the guest may read /proc/scsi.
+/// let fs = DEFAULT_MASKED
+///     .iter()
+///     .filter(|p| **p != "/proc/scsi")
+///     .fold(Filesystem::new("/srv/g").proc().no_default_masks(), |fs, p| fs.mask(p));
+/// let fs = DEFAULT_READ_ONLY.iter().fold(fs, |fs, p| fs.read_only_path(p));
+/// ```
 pub const DEFAULT_MASKED: &[&str] = &[
     "/proc/acpi",
     "/proc/asound",
@@ -253,6 +64,19 @@ pub const DEFAULT_MASKED: &[&str] = &[
 ];
 
 /// The paths made read-only by default.
+///
+/// ```
+/// use vguest::{DEFAULT_READ_ONLY, Filesystem};
+///
+/// assert!(DEFAULT_READ_ONLY.contains(&"/proc/sys"));
+/// // Keep the default masks but let the guest tune its own sysctls
+/// // (those of its network namespace, for example).
+/// let fs = DEFAULT_READ_ONLY
+///     .iter()
+///     .filter(|p| **p != "/proc/sys")
+///     .fold(Filesystem::server("/srv/g").no_default_masks(), |fs, p| fs.read_only_path(p));
+/// let fs = vguest::DEFAULT_MASKED.iter().fold(fs, |fs, p| fs.mask(p));
+/// ```
 pub const DEFAULT_READ_ONLY: &[&str] =
     &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
@@ -564,81 +388,4 @@ impl Filesystem {
             }
         }
     }
-}
-
-/// A filesystem setting that cannot work, found before anything is
-/// created.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum FsError {
-    /// The filesystem layer needs a mount namespace.
-    #[error("a root filesystem needs the mount namespace, which the context does not include")]
-    MountNamespaceRequired,
-    /// The root directory is missing or not a directory.
-    #[error("root directory {path} is not usable")]
-    RootMissing {
-        /// The path.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// An overlay template is missing or not a directory.
-    #[error("overlay template {path} is not usable")]
-    TemplateMissing {
-        /// The path.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The overlay's upper or work directory is missing.
-    #[error("overlay {which} directory {path} is not usable")]
-    UpperMissing {
-        /// `upper` or `work`.
-        which: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The overlay has no template, or its upper and work directories are
-    /// on different filesystems.
-    #[error("invalid overlay: {reason}")]
-    InvalidOverlay {
-        /// What is wrong.
-        reason: String,
-    },
-    /// A bind source is missing.
-    #[error("bind source {source_path} for {target} is not usable")]
-    BindSourceMissing {
-        /// Host path.
-        source_path: PathBuf,
-        /// Guest path.
-        target: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A guest path is not absolute, is `/`, or contains NUL or `..`.
-    #[error("invalid guest path {path:?} for {what}: {reason}")]
-    InvalidPath {
-        /// Which mount or file.
-        what: String,
-        /// The path.
-        path: OsString,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// A tmpfs size is zero, below a page, or beyond memory and swap.
-    #[error("tmpfs on {target}: size {size} bytes is {reason}")]
-    InvalidTmpfsSize {
-        /// Guest path (or `overlay upper`).
-        target: String,
-        /// The size given.
-        size: u64,
-        /// Why it is refused.
-        reason: String,
-    },
 }

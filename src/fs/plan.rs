@@ -7,6 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path};
 
 use super::{BindFlags, Filesystem, FsError, Mount, Root, Upper};
+use crate::spawn::plan::{c_decimal, c_octal};
 
 /// `MOUNT_ATTR_*` flags (`mount_setattr(2)`).
 pub(crate) mod attr {
@@ -187,11 +188,11 @@ fn check_size(target: &str, size: u64) -> Result<CString, FsError> {
     if ceiling > 0 && size > ceiling {
         return Err(bad(format!("more than this machine's memory and swap ({ceiling} bytes)")));
     }
-    Ok(CString::new(size.to_string()).expect("digits"))
+    Ok(c_decimal(size))
 }
 
-fn opt(key: &CStr, value: &str) -> (CString, Option<CString>) {
-    (key.to_owned(), Some(CString::new(value).expect("no NUL in option values")))
+fn opt(key: &CStr, value: impl Into<CString>) -> (CString, Option<CString>) {
+    (key.to_owned(), Some(value.into()))
 }
 
 fn bind_attrs(flags: &BindFlags) -> u64 {
@@ -334,7 +335,7 @@ fn render_mount(mount: &Mount) -> Result<Vec<(Op, String)>, FsError> {
         Mount::Tmpfs { target, size, mode } => {
             let what = format!("tmpfs on {}", target.display());
             let size = check_size(&target.display().to_string(), *size)?;
-            let options = vec![(c"size".to_owned(), Some(size)), opt(c"mode", &format!("{mode:o}"))];
+            let options = vec![(c"size".to_owned(), Some(size)), opt(c"mode", c_octal(*mode))];
             vec![new_fs(c"tmpfs", options, target, attr::NOSUID | attr::NODEV, what)?]
         }
         Mount::Proc { target } => {
@@ -371,7 +372,7 @@ fn render_dev(target: &Path) -> Result<Vec<(Op, String)>, FsError> {
     let rel = |name: &str, what: &str| guest_path(what, &under(name));
     let mut ops = Vec::new();
     let what = format!("tmpfs on {base}");
-    let options = vec![opt(c"size", "65536"), opt(c"mode", "755")];
+    let options = vec![opt(c"size", c"65536"), opt(c"mode", c"755")];
     let op = Op::NewFs {
         fstype: c"tmpfs",
         options,
@@ -381,10 +382,17 @@ fn render_dev(target: &Path) -> Result<Vec<(Op, String)>, FsError> {
         attrs: attr::NOSUID | attr::NODEV | attr::NOEXEC,
     };
     ops.push((op, what));
-    for dev in ["null", "zero", "full", "random", "urandom", "tty"] {
+    for (dev, source) in [
+        ("null", c"/dev/null"),
+        ("zero", c"/dev/zero"),
+        ("full", c"/dev/full"),
+        ("random", c"/dev/random"),
+        ("urandom", c"/dev/urandom"),
+        ("tty", c"/dev/tty"),
+    ] {
         let what = format!("/dev/{dev} on {base}/{dev}");
         let op = Op::Bind {
-            source: CString::new(format!("/dev/{dev}")).expect("no NUL"),
+            source: source.to_owned(),
             target: rel(dev, &what)?,
             file: true,
             recursive: false,
@@ -393,7 +401,7 @@ fn render_dev(target: &Path) -> Result<Vec<(Op, String)>, FsError> {
         ops.push((op, what));
     }
     let what = format!("devpts on {base}/pts");
-    let options = vec![(c"newinstance".to_owned(), None), opt(c"ptmxmode", "0666"), opt(c"mode", "0620")];
+    let options = vec![(c"newinstance".to_owned(), None), opt(c"ptmxmode", c"0666"), opt(c"mode", c"0620")];
     let op = Op::NewFs {
         fstype: c"devpts",
         options,
@@ -402,7 +410,7 @@ fn render_dev(target: &Path) -> Result<Vec<(Op, String)>, FsError> {
     };
     ops.push((op, what));
     let what = format!("tmpfs on {base}/shm");
-    let options = vec![opt(c"size", &(64u64 << 20).to_string()), opt(c"mode", "1777")];
+    let options = vec![opt(c"size", c_decimal(64u64 << 20)), opt(c"mode", c"1777")];
     let op = Op::NewFs {
         fstype: c"tmpfs",
         options,
@@ -411,14 +419,14 @@ fn render_dev(target: &Path) -> Result<Vec<(Op, String)>, FsError> {
     };
     ops.push((op, what));
     for (name, link) in [
-        ("ptmx", "pts/ptmx"),
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", c"pts/ptmx"),
+        ("fd", c"/proc/self/fd"),
+        ("stdin", c"/proc/self/fd/0"),
+        ("stdout", c"/proc/self/fd/1"),
+        ("stderr", c"/proc/self/fd/2"),
     ] {
-        let what = format!("symlink {base}/{name} -> {link}");
-        let op = Op::Symlink { path: rel(name, &what)?, target: CString::new(link).expect("no NUL") };
+        let what = format!("symlink {base}/{name} -> {}", link.to_string_lossy());
+        let op = Op::Symlink { path: rel(name, &what)?, target: link.to_owned() };
         ops.push((op, what));
     }
     Ok(ops)

@@ -16,8 +16,8 @@ use cgroups_rs::fs::freezer::FreezerController;
 
 use super::error::ResourceError;
 use super::layout::Controller;
-use super::limits::io_error;
 use super::owner::{Cgroups, Group, patiently, procs};
+use super::write::io_error;
 
 impl Cgroups {
     /// The group that freezes: v2 `cgroup.freeze` (Linux 5.2) where there is

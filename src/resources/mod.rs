@@ -56,6 +56,7 @@ mod make;
 mod owner;
 mod placement;
 mod stats;
+mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

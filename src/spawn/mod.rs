@@ -30,12 +30,14 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
+use crate::builder::GuestBuilder;
 use crate::command::{RenderedCommand, Stdio};
 use crate::context::{self, Namespaces};
 use crate::error::{Error, SetupError, SpawnError, Step};
 use crate::fs::FsError;
-use crate::guest::{Guest, GuestBuilder, HostObjects, Init};
+use crate::guest::{Guest, HostObjects};
 use crate::resources;
+use crate::status::Init;
 use crate::sys::{dumpable::DumpableGuard, memfd, pidfd, signals::BlockedSignals, stack::ChildStack};
 use plan::{ChildPlan, ExecPlan};
 
@@ -132,11 +134,15 @@ impl Spawned {
     }
 
     /// The child exec'd: its stack is free, and the pidfd goes to the
-    /// [`Guest`].
-    fn released(mut self) -> OwnedFd {
+    /// [`Guest`]. Only [`reap`](Self::reap) takes the pidfd earlier, and
+    /// nothing is released after that; should it happen, the caller gets
+    /// an error rather than a guest without a pidfd.
+    fn released(mut self) -> Result<OwnedFd, SpawnError> {
         self.stack = None;
         self.dumpable = None;
-        self.pidfd.take().expect("released once")
+        self.pidfd.take().ok_or_else(|| {
+            SpawnError::new("keeping the child's pidfd", io::Error::other("the child was already reaped"))
+        })
     }
 }
 
@@ -314,7 +320,7 @@ pub(crate) fn finish(
     let mut record = [0u8; wire::RECORD_LEN];
     let got = read_record(err_r, &mut record).map_err(spawn_err("reading the error pipe"))?;
     if got == 0 {
-        return Ok(spawned.released());
+        return Ok(spawned.released()?);
     }
     spawned.reap();
     drop(spawned);
@@ -402,6 +408,14 @@ mod tests {
         for bad in ["", ".x", "-x", "a/b", "a b", &"x".repeat(65)] {
             assert!(check_guest_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn numbers_as_c_strings() {
+        assert_eq!(plan::c_decimal(0), CString::from(c"0"));
+        assert_eq!(plan::c_decimal(-1), CString::from(c"-1"));
+        assert_eq!(plan::c_decimal(u64::MAX).to_str(), Ok("18446744073709551615"));
+        assert_eq!(plan::c_octal(0o1777), CString::from(c"1777"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 use std::ffi::{CString, c_char};
+use std::num::NonZeroU8;
 use std::os::fd::RawFd;
 
 pub(crate) use crate::context::{CapsPlan, CredsPlan};
@@ -55,11 +56,7 @@ impl ExecPlan {
         let mut strings = argv;
         strings.extend(envp);
         let init = init.map(|(memfd, errfd, statusfd)| {
-            let head = [
-                CString::from(c"vguest-init"),
-                CString::new(errfd.to_string()).expect("digits have no NUL"),
-                CString::new(statusfd.to_string()).expect("digits have no NUL"),
-            ];
+            let head = [CString::from(c"vguest-init"), c_decimal(errfd), c_decimal(statusfd)];
             let mut ptrs: Vec<*const c_char> = head.iter().map(|s| s.as_ptr()).collect();
             ptrs.push(program.as_ptr());
             ptrs.extend(&argv_ptrs);
@@ -70,6 +67,22 @@ impl ExecPlan {
         // taken above stay valid.
         ExecPlan { program, search_path, argv: argv_ptrs, envp: envp_ptrs, init, _strings: strings }
     }
+}
+
+/// `n` in decimal, as a C string (a mount option, an argument).
+pub(crate) fn c_decimal(n: impl Into<i128>) -> CString {
+    c_digits(n.into().to_string())
+}
+
+/// `n` in octal, as a C string (a mode for a mount option).
+pub(crate) fn c_octal(n: u32) -> CString {
+    c_digits(format!("{n:o}"))
+}
+
+/// The text of a number as a C string. Digits and `-` are never NUL, so
+/// the filter drops nothing and, unlike `CString::new`, nothing can fail.
+fn c_digits(text: String) -> CString {
+    CString::from(text.into_bytes().into_iter().filter_map(NonZeroU8::new).collect::<Vec<_>>())
 }
 
 /// Everything the spawn child does, in the order it does it.

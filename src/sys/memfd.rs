@@ -4,7 +4,8 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 
-/// The static init executable built by `build.rs`.
+/// The static init executable built by `build.rs` (empty in a build for
+/// docs.rs only, see there).
 static IMAGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/vguest-init"));
 
 static MEMFD: OnceLock<OwnedFd> = OnceLock::new();
@@ -24,6 +25,12 @@ pub(crate) fn init_image() -> io::Result<BorrowedFd<'static>> {
 }
 
 fn create() -> io::Result<OwnedFd> {
+    if IMAGE.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this build of vguest has no built-in init (it was built with DOCS_RS set)",
+        ));
+    }
     const MFD_EXEC: libc::c_uint = 0x10;
     let name = c"vguest-init";
     let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;

@@ -53,6 +53,14 @@ pub(crate) fn waitid(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<i
     }
 }
 
+/// [`waitid`] without `WNOHANG`: blocks until the process has exited and
+/// returns its raw wait status.
+pub(crate) fn wait(pidfd: BorrowedFd<'_>) -> io::Result<i32> {
+    // Without WNOHANG a successful waitid(2) has always found the exited
+    // child; a report of none would be a kernel bug, passed on as such.
+    waitid(pidfd, false)?.ok_or_else(|| io::Error::other("waitid returned without an exited child"))
+}
+
 /// `pidfd_open(2)`: a pidfd for `pid`, close-on-exec.
 pub(crate) fn open(pid: libc::pid_t) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;

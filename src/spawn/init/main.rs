@@ -1,6 +1,6 @@
 //! The built-in init: PID 1 of a guest's PID namespace.
 //!
-//! This is a separate, static, `no_std` executable of about a kilobyte,
+//! This is a separate, static, `no_std` executable of about 2 KiB,
 //! built by `build.rs` and executed from a sealed memfd. The spawn child
 //! execs it as its last step, so the guest's PID 1 never keeps a copy of
 //! the embedding program's address space (which a long-lived forked init
