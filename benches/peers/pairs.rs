@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use vguest::{CapSet, Capabilities, Command, Context, Filesystem, Guest, Init, Namespaces};
+use vguest::{CapSet, Capabilities, Command, Context, Filesystem, Guest, Init, Namespaces, Resources};
 
 use crate::probe::{Known, SCRIPT, State, differences};
 use crate::runc::{self, Oci};
@@ -245,9 +245,11 @@ fn nsenter(root: &'static Path) -> Result<Pair, String> {
 /// cgroup namespace), hostname, capabilities, `RLIMIT_NOFILE`,
 /// `no_new_privs`, read-only root, `/proc`, `/dev` (with `pts`, `shm`),
 /// `/dev/mqueue`, read-only `/sys`, masked and read-only paths, and the
-/// payload as PID 1. Not equal: runc also creates a cgroup in every
-/// hierarchy with the spec's device rules and removes it afterwards; this
-/// vguest has no cgroup layer yet, so its side makes none.
+/// payload as PID 1. runc also creates a cgroup in every hierarchy with
+/// the spec's device rules and removes it afterwards; vguest's side gets
+/// groups too (`Resources::new()`: a group per hierarchy, no limits, and
+/// removed by `wait()`), but no device rules (vguest has no devices
+/// controller setting).
 fn oci(runtime: &'static str, root: &'static Path, dir: &Path) -> Result<Pair, String> {
     tool_present("runc")?;
     tool_present(runtime)?;
@@ -258,14 +260,17 @@ fn oci(runtime: &'static str, root: &'static Path, dir: &Path) -> Result<Pair, S
     let state = dir.join(format!("{runtime}-state"));
     let peer = Oci::new(runtime, &bundle, spec, &state).map_err(|e| e.to_string())?;
     notes.insert(0, format!("peer: `{runtime} run` in the foreground, the container process as PID 1; the runtime deletes the container (and its cgroups) when it ends"));
-    notes.push(format!("not equal: {runtime} also makes and removes a cgroup in each v1 hierarchy (device rules of the spec), vguest's side none (no cgroup layer on this branch); {runtime} makes the /dev nodes with mknod, vguest binds the host's"));
+    notes.push(format!("not equal: {runtime} also makes and removes a cgroup in each v1 hierarchy (device rules of the spec), vguest's side makes and removes its groups (Resources::new(), no limits) but sets no device rules; {runtime} makes the /dev nodes with mknod, vguest binds the host's"));
     Ok(Pair {
         name: if runtime == "runc" { "container run (runc)" } else { "container run (crun)" },
         notes,
         peer: Box::new(peer),
         vguest: Box::new(Spawn {
-            label: "spawn()+wait() following the same spec, Init::Payload".into(),
-            builder: true_guest("peers-oci", context).filesystem(fs).init(Init::Payload),
+            label: "spawn()+wait() following the same spec, Init::Payload, Resources::new()".into(),
+            builder: true_guest("peers-oci", context)
+                .filesystem(fs)
+                .init(Init::Payload)
+                .resources(Resources::new()),
             busybox: "/bin/busybox".into(),
         }),
         floor: clone_floor(NET5, "pid mnt uts ipc net"),
