@@ -12,6 +12,7 @@
 //!   `lo` up) and a veth pair with IPv4 and IPv6 addresses (issue 5: what
 //!   the network step costs). The veth side's `wait()` deletes the host
 //!   end, and the interleaved part prints `spawn()` and `wait()` apart.
+//!   The same two with a `NetnsPool` (namespaces made ahead of time).
 //!
 //! After criterion's figures, the same sides run interleaved (see
 //! `interleave/mod.rs`) and the goal ratios are printed with verdicts.
@@ -28,7 +29,8 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use interleave::{Ratio, Side, spawn_then, whole};
 use vguest::{
-    Command, Context, Filesystem, Guest, GuestBuilder, Init, Namespaces, Network, Overlay, Upper, Veth,
+    Command, Context, Filesystem, Guest, GuestBuilder, Init, Namespaces, NetnsPool, Network, Overlay, Upper,
+    Veth,
 };
 
 const NS4: Namespaces =
@@ -86,6 +88,10 @@ fn spawn(c: &mut Criterion) {
     let full_floor = guest_floor();
     let netns = true_guest(NS4).network(Network::new());
     let veth = true_guest(NS4).network(veth_network());
+    // Namespaces made ahead of time on another thread (issue 5's warm pool).
+    let pool = NetnsPool::new(4).expect("netns pool");
+    let netns_pooled = true_guest(NS4).network(Network::new().pool(&pool));
+    let veth_pooled = true_guest(NS4).network(veth_network().pool(&pool));
 
     let mut g = c.benchmark_group("spawn_true");
     g.sample_size(40).measurement_time(Duration::from_secs(6));
@@ -124,6 +130,8 @@ fn spawn(c: &mut Criterion) {
     g.bench_function("vguest_no_netns", |b| b.iter(|| run(&ns4)));
     g.bench_function("vguest_netns_lo", |b| b.iter(|| run(&netns)));
     g.bench_function("vguest_veth_v4_v6", |b| b.iter(|| run(&veth)));
+    g.bench_function("vguest_netns_lo_pooled", |b| b.iter(|| run(&netns_pooled)));
+    g.bench_function("vguest_veth_v4_v6_pooled", |b| b.iter(|| run(&veth_pooled)));
     g.finish();
 
     if interleave::rounds() == 0 {
@@ -188,6 +196,8 @@ fn spawn(c: &mut Criterion) {
         Side::new("vguest no net namespace", || split(&ns4)),
         Side::new("vguest Network::new() (lo)", || split(&netns)),
         Side::new("vguest veth + IPv4/IPv6 + gateway", || split(&veth)),
+        Side::new("vguest Network::new(), pooled namespace", || split(&netns_pooled)),
+        Side::new("vguest veth, pooled namespace", || split(&veth_pooled)),
     ];
     let r = interleave::measure(&mut sides);
     interleave::print_sides("spawn_network", &r, true);
@@ -198,6 +208,14 @@ fn spawn(c: &mut Criterion) {
             Ratio { what: "issue 5: Network::new() / no net namespace", num: 3, den: 2, goal: None },
             Ratio { what: "issue 5: veth / no net namespace", num: 4, den: 2, goal: None },
             Ratio { what: "issue 5: veth / Network::new()", num: 4, den: 3, goal: None },
+            Ratio { what: "issue 5: pooled Network::new() / Network::new()", num: 5, den: 3, goal: None },
+            Ratio {
+                what: "issue 5: pooled Network::new() / vfork-style floor +net",
+                num: 5,
+                den: 1,
+                goal: None,
+            },
+            Ratio { what: "issue 5: pooled veth / veth", num: 6, den: 4, goal: None },
         ],
     );
 }

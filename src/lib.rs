@@ -57,7 +57,7 @@ pub use fs::{
     Upper,
 };
 pub use guest::Guest;
-pub use net::{Macvlan, MacvlanMode, NetError, Network, Veth};
+pub use net::{Macvlan, MacvlanMode, NetError, NetnsPool, Network, Veth};
 pub use process::{GuestProcess, Output};
 pub use resources::{CgroupLayout, ResourceError, Resources, Stats};
 pub use status::{ExitStatus, Init};

@@ -17,8 +17,8 @@ use std::process::Command as Host;
 use common::netns::{TestNet, iproute2};
 use common::*;
 use vguest::{
-    Command, Context, Error, Filesystem, Guest, GuestBuilder, IdMap, Macvlan, Namespaces, NetError, Network,
-    Stdio, Veth,
+    CapSet, Capabilities, Capability, Command, Context, Error, Filesystem, Guest, GuestBuilder, IdMap,
+    Macvlan, Namespaces, NetError, NetnsPool, Network, Stdio, Veth,
 };
 
 /// A link name unique to this test process: `vg<pid><tag>`.
@@ -115,10 +115,14 @@ fn none_guest_sees_only_lo_up_and_reaches_nothing() {
 /// The whole check of one veth guest, shared by the plain and the user
 /// namespace variant: what the guest sees inside, and the host side while
 /// it lives and after.
-fn check_veth_guest(tag: &str, context: Context) {
+fn check_veth_guest(tag: &str, context: Context, pool: Option<&NetnsPool>) {
     let name = link(tag);
     let before = host_table();
-    let net = Network::new().veth(
+    let net = match pool {
+        Some(pool) => Network::new().pool(pool),
+        None => Network::new(),
+    };
+    let net = net.veth(
         Veth::new(&name)
             .address("198.18.10.2/24")
             .address("fd42:10::2/64")
@@ -193,7 +197,7 @@ fn veth_guest_sees_its_addresses_mtu_mac_and_routes() {
     }
     let _x = exclusive();
     let before = capture();
-    check_veth_guest("v", Context::new());
+    check_veth_guest("v", Context::new(), None);
     before.assert_unchanged("veth guest");
 }
 
@@ -208,7 +212,7 @@ fn veth_guest_with_a_user_namespace_owns_its_stack() {
         .namespaces(Namespaces::default() | Namespaces::USER)
         .uid_map(IdMap::new(0, 400_000, 65_536))
         .gid_map(IdMap::new(0, 400_000, 65_536));
-    check_veth_guest("u", ctx);
+    check_veth_guest("u", ctx, None);
     before.assert_unchanged("veth guest with a user namespace");
 }
 
@@ -456,4 +460,55 @@ fn bad_input_gives_typed_errors_and_leaves_nothing() {
     drop(switch);
     assert_eq!(table, host_table(), "bad input left something on the host");
     before.assert_unchanged("bad network input");
+}
+
+#[test]
+fn pooled_namespaces_are_fresh_for_every_guest_and_leave_nothing() {
+    if !root_or_skip("pool") {
+        return;
+    }
+    let _x = exclusive();
+    let before = capture();
+    let pool = NetnsPool::new(2).unwrap();
+    // A veth guest in a pooled namespace sees what any veth guest sees.
+    check_veth_guest("p", Context::new(), Some(&pool));
+    // A guest that changes its namespace (it may: CAP_NET_ADMIN) leaves
+    // nothing for the next one: each gets a namespace of its own.
+    let mut caps = CapSet::server_default();
+    caps.insert(Capability::CAP_NET_ADMIN);
+    let admin = Context::new().capabilities(Capabilities::only(caps));
+    let seen: Vec<String> = (0..4)
+        .map(|i| {
+            run_ok(
+                guest(&format!("net-pool{i}"), Network::new().pool(&pool)).context(admin.clone()),
+                "readlink /proc/self/ns/net; ip -o addr | awk '{print $2, $4}' | tr '\\n' ' '; ip addr add 198.18.90.1/24 dev lo",
+            )
+        })
+        .collect();
+    // The pool made at least the first (it is ready before new returns),
+    // so at least one guest joined a pooled namespace.
+    let taken = pool.handed_out();
+    assert!((1..=5).contains(&taken), "{taken} namespaces taken from the pool");
+    let ids: std::collections::BTreeSet<&str> = seen.iter().map(|s| s.lines().next().unwrap()).collect();
+    assert_eq!(ids.len(), 4, "namespaces reused: {seen:?}");
+    for s in &seen {
+        assert_eq!(s.lines().nth(1), Some("lo 127.0.0.1/8 lo ::1/128 "), "{seen:?}");
+    }
+    // A guest with a user namespace needs one it owns: the pool is not used.
+    let ctx = Context::new()
+        .namespaces(Namespaces::default() | Namespaces::USER)
+        .uid_map(IdMap::new(0, 400_000, 65_536))
+        .gid_map(IdMap::new(0, 400_000, 65_536))
+        .capabilities(Capabilities::only(caps));
+    let owner = run_ok(
+        guest("net-pool-userns", Network::new().pool(&pool)).context(ctx),
+        "ip link set lo down && echo owns-it",
+    );
+    assert_eq!(owner, "owns-it\n");
+    assert_eq!(pool.handed_out(), taken, "a guest with a user namespace took a pooled namespace");
+    drop(pool);
+    before.assert_unchanged("netns pool");
+    println!(
+        "pool: 5 guests, 5 fresh namespaces, {taken} of them pooled; dropping the pool left no fd or process"
+    );
 }

@@ -93,6 +93,7 @@ fn bwrap_like(root: &Path) -> Filesystem {
         .proc()
         .dev()
         .read_only_root(true)
+        .root_nosuid(true)
         .no_default_masks()
         .read_only_path("/proc/irq")
         .read_only_path("/proc/bus")
@@ -108,9 +109,9 @@ fn bwrap_like(root: &Path) -> Filesystem {
 /// `/proc/irq` and `/proc/bus` read-only (the probe shows only these two
 /// here, with and without a user namespace; `/proc/sysrq-trigger` does
 /// not exist on this kernel) and, without `--as-pid-1`, keeps a reaper as
-/// PID 1 that forks the command. vguest cannot mount the root `nosuid` or
-/// `nodev` (a `Filesystem` has no setting for it), and its minimal `/dev`
-/// adds a `/dev/shm` tmpfs where bwrap makes a directory.
+/// PID 1 that forks the command. vguest's root is `nodev` by default and
+/// made `nosuid` here to match; its minimal `/dev` adds a `/dev/shm`
+/// tmpfs where bwrap makes a directory.
 fn bwrap_all(root: &'static Path) -> Result<Pair, String> {
     tool_present("bwrap")?;
     let mut argv = vec!["bwrap", "--unshare-all", "--hostname", "peers", "--ro-bind", root_str(root), "/"];
@@ -124,7 +125,7 @@ fn bwrap_all(root: &'static Path) -> Result<Pair, String> {
             "peer: as root --unshare-all adds a user namespace (0 -> 0) and a cgroup namespace; caller's capabilities, no_new_privs, lo up, reaper as PID 1, /proc/irq and /proc/bus read-only".into(),
             "vguest: the same namespaces (default | USER, guest root = caller's uid 0), caller's capabilities, no_new_privs, lo up, built-in init as PID 1 (it forks the payload), no default masks, /proc/irq and /proc/bus read-only".into(),
             "both set the hostname: --hostname is given to bwrap because vguest always sets one".into(),
-            "not equal: bwrap binds the root nosuid,nodev (vguest has no such setting); vguest's /dev adds a /dev/shm tmpfs".into(),
+            "both bind the root read-only, nosuid, nodev; not equal: vguest's /dev adds a /dev/shm tmpfs".into(),
         ],
         peer: Box::new(Tool::new(argv, "/bin/busybox")),
         vguest: Box::new(Spawn {

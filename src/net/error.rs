@@ -91,6 +91,13 @@ pub enum NetError {
         /// The namespace, if not the creator's.
         netns: Option<PathBuf>,
     },
+    /// A [`NetnsPool`](crate::NetnsPool) could not make a namespace.
+    #[error("making a network namespace for the pool failed")]
+    Pool {
+        /// The system error.
+        #[source]
+        source: io::Error,
+    },
     /// A netlink request failed.
     #[error("{op} {value} on link {link} failed")]
     Netlink {

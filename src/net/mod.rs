@@ -61,6 +61,7 @@ mod error;
 mod link;
 mod netlink;
 mod plan;
+mod pool;
 mod setup;
 
 use std::os::fd::OwnedFd;
@@ -69,7 +70,8 @@ use std::sync::Arc;
 
 pub use self::error::NetError;
 pub use self::link::{Macvlan, MacvlanMode, Veth};
-pub(crate) use self::setup::{NetLinks, setup};
+pub use self::pool::NetnsPool;
+pub(crate) use self::setup::{GuestNs, NetLinks, setup};
 
 /// A guest's network stack: own (the default), shared with the host, or
 /// an existing namespace; with veth and macvlan links into it.
@@ -89,6 +91,7 @@ pub(crate) use self::setup::{NetLinks, setup};
 pub struct Network {
     pub(crate) mode: Mode,
     pub(crate) links: Vec<Link>,
+    pub(crate) pool: Option<NetnsPool>,
 }
 
 /// Which stack the guest has.
@@ -134,7 +137,7 @@ impl Network {
     /// let b = Guest::builder("tool").network(Network::host());
     /// ```
     pub fn host() -> Self {
-        Network { mode: Mode::Host, links: Vec::new() }
+        Network { mode: Mode::Host, links: Vec::new(), pool: None }
     }
 
     /// Joins the existing network namespace at `path` (a file such as
@@ -146,7 +149,7 @@ impl Network {
     /// let b = Guest::builder("blue").network(Network::join("/run/netns/blue"));
     /// ```
     pub fn join(path: impl Into<PathBuf>) -> Self {
-        Network { mode: Mode::JoinPath(path.into()), links: Vec::new() }
+        Network { mode: Mode::JoinPath(path.into()), links: Vec::new(), pool: None }
     }
 
     /// Joins the network namespace behind an open file descriptor.
@@ -159,7 +162,7 @@ impl Network {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn join_fd(fd: OwnedFd) -> Self {
-        Network { mode: Mode::JoinFd(Arc::new(fd)), links: Vec::new() }
+        Network { mode: Mode::JoinFd(Arc::new(fd)), links: Vec::new(), pool: None }
     }
 
     /// Adds a veth link: a pair of interfaces, one on the host side, one
@@ -187,6 +190,25 @@ impl Network {
     /// ```
     pub fn macvlan(mut self, macvlan: Macvlan) -> Self {
         self.links.push(Link::Macvlan(macvlan));
+        self
+    }
+
+    /// Takes the guest's own namespace from `pool` when it has one ready
+    /// (made ahead of time, `lo` up), which takes the namespace's creation
+    /// off the spawn path; else the guest gets a new one as usual. The
+    /// links are then made before the guest's first process exists. Not
+    /// used for a guest with a user namespace of its own, whose network
+    /// namespace must belong to it.
+    ///
+    /// ```no_run
+    /// use vguest::{Network, NetnsPool};
+    ///
+    /// let pool = NetnsPool::new(4)?;
+    /// let net = Network::new().pool(&pool);
+    /// # Ok::<(), vguest::NetError>(())
+    /// ```
+    pub fn pool(mut self, pool: &NetnsPool) -> Self {
+        self.pool = Some(pool.clone());
         self
     }
 

@@ -107,6 +107,9 @@ pub(crate) struct NetPlan {
     /// What names the joined namespace in errors.
     pub join_label: String,
     pub links: Vec<LinkPlan>,
+    /// A namespace of the guest's own taken from a pool: the guest joins
+    /// it instead of creating one, and its links are made before the clone.
+    pub pooled: Option<OwnedFd>,
 }
 
 /// Keeps a joined namespace's fd open.
@@ -117,9 +120,15 @@ pub(crate) enum JoinHold {
 }
 
 impl NetPlan {
-    /// Whether the parent must set links up during the spawn handshake.
+    /// Whether the parent must set links up during the spawn handshake
+    /// (a pooled namespace gets them before the clone).
     pub fn needs_parent(&self) -> bool {
-        !self.links.is_empty()
+        !self.links.is_empty() && self.pooled.is_none()
+    }
+
+    /// The fd of a namespace the guest joins (given, or from a pool).
+    pub fn join_fd(&self) -> Option<RawFd> {
+        self.pooled.as_ref().map(|fd| fd.as_raw_fd()).or(self.join.as_ref().map(|(fd, _)| *fd))
     }
 }
 
@@ -353,7 +362,11 @@ impl Network {
                 }
             });
         }
-        Ok(NetPlan { join, join_label, links })
+        let pooled = match &self.pool {
+            Some(pool) if self.owns_namespace() && !user_namespace => pool.take()?,
+            _ => None,
+        };
+        Ok(NetPlan { join, join_label, links, pooled })
     }
 }
 

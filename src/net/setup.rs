@@ -13,6 +13,7 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
@@ -70,13 +71,14 @@ impl NetLinks {
         self.links.iter().map(|(_, _, name)| name.as_str())
     }
 
-    /// Deletes every host-side link (deleting one end of a veth pair
-    /// deletes both) and returns once the kernel no longer lists it. One
-    /// already on its way out with the guest's namespace is no error: the
-    /// kernel dismantles a namespace in the background once its last
-    /// process is gone, and its links linger until then, so removal waits
-    /// for them too.
-    pub(crate) fn remove(&mut self) -> Result<(), NetError> {
+    /// Removes every host-side link and returns once the kernel no longer
+    /// lists it. When the guest's namespace is `ending` (its last process
+    /// is gone), the kernel dismantles it in the background and takes the
+    /// veth pairs with it, usually within a millisecond, while deleting a
+    /// link by request waits for an RCU grace period (tens of
+    /// milliseconds): so removal first gives the kernel [`GRACE`] to do it,
+    /// and deletes what is left (deleting one end of a pair deletes both).
+    pub(crate) fn remove(&mut self, ending: bool) -> Result<(), NetError> {
         let mut first = None;
         for (socket, index, name) in std::mem::take(&mut self.links) {
             let rtnl = &mut self.sockets[socket].1;
@@ -91,6 +93,22 @@ impl NetLinks {
                 value: format!("index {index}"),
                 source,
             };
+            let mut failed = None;
+            let mut gone = || match rtnl.request(RouteNetlinkMessage::GetLink(by_index()), 0) {
+                Err(e) if e.raw_os_error() == Some(libc::ENODEV) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    true
+                }
+                Ok(()) => false,
+            };
+            if ending && poll_until(GRACE, &mut gone) && failed.is_none() {
+                continue;
+            }
+            if let Some(e) = failed.take() {
+                first.get_or_insert(err("looking up", e));
+                continue;
+            }
             match rtnl.request(RouteNetlinkMessage::DelLink(by_index()), 0) {
                 Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
                     first.get_or_insert(err("deleting", e));
@@ -129,7 +147,28 @@ impl NetLinks {
 
 impl Drop for NetLinks {
     fn drop(&mut self) {
-        let _ = self.remove();
+        let _ = self.remove(false);
+    }
+}
+
+/// How long removal lets the kernel take a dying namespace's links with
+/// it before deleting them itself.
+const GRACE: Duration = Duration::from_millis(50);
+
+/// Calls `done` until it returns true or `limit` has passed, sleeping a
+/// little longer each time; returns whether it did.
+fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(50);
+    loop {
+        if done() {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(2));
     }
 }
 
@@ -237,12 +276,33 @@ struct Pending<'a> {
     bring_up: bool,
 }
 
-/// Creates and configures the links of `plan` for the guest whose first
-/// process is `pid` (cloned into a new network namespace, waiting).
-pub(crate) fn setup(plan: &NetPlan, pid: libc::pid_t) -> Result<NetLinks, NetError> {
-    let ns_path = PathBuf::from(format!("/proc/{pid}/ns/net"));
-    let guest_ns: OwnedFd =
-        File::open(&ns_path).map_err(|source| NetError::Namespace { path: ns_path.clone(), source })?.into();
+/// The network namespace a guest's links go into, and what names it in
+/// errors.
+pub(crate) struct GuestNs {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl GuestNs {
+    /// The namespace of the guest's first process `pid` (cloned into a new
+    /// one, waiting, not reaped: the pid cannot be reused meanwhile).
+    pub(crate) fn of_child(pid: libc::pid_t) -> Result<GuestNs, NetError> {
+        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let file = File::open(&path).map_err(|source| NetError::Namespace { path: path.clone(), source })?;
+        Ok(GuestNs { fd: file.into(), path })
+    }
+
+    /// A namespace taken from a pool.
+    pub(crate) fn pooled(fd: &OwnedFd) -> Result<GuestNs, NetError> {
+        let path = PathBuf::from("a pooled network namespace");
+        let fd = fd.try_clone().map_err(|source| NetError::Namespace { path: path.clone(), source })?;
+        Ok(GuestNs { fd, path })
+    }
+}
+
+/// Creates and configures the links of `plan` in the guest's namespace.
+pub(crate) fn setup(plan: &NetPlan, ns: GuestNs) -> Result<NetLinks, NetError> {
+    let GuestNs { fd: guest_ns, path: ns_path } = ns;
     let mut links = NetLinks::default();
     let mut pending = Vec::new();
     for (n, link) in plan.links.iter().enumerate() {

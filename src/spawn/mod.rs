@@ -172,8 +172,10 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     let mut ns = ctx.namespaces;
     let net = match &b.network {
         Some(network) => {
-            ns.set(Namespaces::NET, network.owns_namespace());
-            Some(network.plan(ns.contains(Namespaces::USER))?)
+            let plan = network.plan(ns.contains(Namespaces::USER))?;
+            // A pooled namespace is joined, not created.
+            ns.set(Namespaces::NET, network.owns_namespace() && plan.pooled.is_none());
+            Some(plan)
         }
         None => None,
     };
@@ -185,6 +187,15 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     let cgroups = match &b.resources {
         Some(r) => Some(resources::create(r, &b.name)?),
         None => None,
+    };
+    // A namespace from a pool exists already: its links are made now,
+    // before there is a process to wait on them.
+    let pre_links = match net.as_ref() {
+        Some(n) if !n.links.is_empty() => match &n.pooled {
+            Some(fd) => Some(crate::net::setup(n, crate::net::GuestNs::pooled(fd)?)?),
+            None => None,
+        },
+        _ => None,
     };
 
     // 2. Pipes and stdio.
@@ -224,7 +235,7 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
         into_cgroup: ctx.userns.is_none() && cgroups.as_ref().is_some_and(|g| g.v2_fd().is_some()),
         unshare_cgroup: ns.contains(Namespaces::CGROUP),
         time_offsets: None,
-        netns_fd: net.as_ref().and_then(|n| n.join.as_ref()).map_or(-1, |(fd, _)| *fd),
+        netns_fd: net.as_ref().and_then(|n| n.join_fd()).unwrap_or(-1),
         loopback_up: ns.contains(Namespaces::NET),
         hostname: ctx.hostname.clone(),
         domainname: ctx.domainname.clone(),
@@ -267,7 +278,7 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
 
     // 4. The handshake: only the parent may write the id maps, and it
     // makes the guest's links (removed again if anything below fails).
-    let mut links = None;
+    let mut links = pre_links;
     if let Some((sync_r, sync_w)) = sync {
         drop(sync_r);
         if let Some(userns) = &ctx.userns {
@@ -277,7 +288,7 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
             }
         }
         if let Some(net) = net.as_ref().filter(|n| n.needs_parent()) {
-            links = Some(crate::net::setup(net, spawned.pid)?);
+            links = Some(crate::net::setup(net, crate::net::GuestNs::of_child(spawned.pid)?)?);
         }
         File::from(sync_w).write_all(&[1]).map_err(spawn_err("releasing the child"))?;
     }
