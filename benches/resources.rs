@@ -108,7 +108,43 @@ fn bench(c: &mut Criterion) {
             ],
         );
     }
+    beside_a_running_guest(&full, &layout);
     idle(&full, &layout);
+}
+
+/// The full guest's variants while another guest with limits runs, as on
+/// a guest manager's host: the intermediate `vguest` groups then exist
+/// already, and each spawn makes and removes only the guest's own groups.
+fn beside_a_running_guest(full: &[(&'static str, GuestBuilder); 3], layout: &str) {
+    let mut resident = Guest::builder("rb-resident")
+        .resources(limits())
+        .command(Command::new("/bin/sleep").arg("100000"))
+        .spawn()
+        .expect("resident guest");
+    let mut sides: Vec<Side<'_>> = full
+        .iter()
+        .map(|(name, b)| {
+            Side::new(*name, move || {
+                spawn_then(|| b.spawn().expect("spawn"), |mut g| assert!(g.wait().expect("wait").success()))
+            })
+        })
+        .collect();
+    let r = interleave::measure(&mut sides);
+    interleave::print_sides(&format!("full guest beside a running guest, cgroup layout {layout}"), &r, true);
+    interleave::print_ratios(
+        &r,
+        &[
+            Ratio {
+                what: "issue 4 (vguest parents exist): limits / no cgroups",
+                num: 2,
+                den: 0,
+                goal: Some(1.15),
+            },
+            Ratio { what: "  groups without limits / no cgroups", num: 1, den: 0, goal: None },
+        ],
+    );
+    resident.kill().expect("kill resident");
+    resident.wait().expect("wait resident");
 }
 
 /// Spawns of the full guest's variants, one every 200 ms, interleaved.

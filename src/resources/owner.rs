@@ -172,10 +172,11 @@ impl Cgroups {
         Ok(owner)
     }
 
-    /// The groups' directory fds, in join order. When the first is a v2
-    /// group, it can be given to `clone3` with `CLONE_INTO_CGROUP`.
-    pub(crate) fn dir_fds(&self) -> Vec<RawFd> {
-        self.groups.iter().map(|g| g.fd.as_raw_fd()).collect()
+    /// The groups' directory fds, in join order, each with whether it is
+    /// a v2 group. When the first is, it can be given to `clone3` with
+    /// `CLONE_INTO_CGROUP`.
+    pub(crate) fn dir_fds(&self) -> Vec<(RawFd, bool)> {
+        self.groups.iter().map(|g| (g.fd.as_raw_fd(), g.plan.v2)).collect()
     }
 
     /// The v2 group's fd, for `CLONE_INTO_CGROUP`.
@@ -312,7 +313,7 @@ mod tests {
             Cgroups::create(&hier, OWN, &limits, &limits::wanted(&limits), None, "g.1.1").unwrap();
         let paths: Vec<PathBuf> = owner.paths().map(Path::to_path_buf).collect();
         assert_eq!(paths[0], root.join("unified/vguest/g.1.1"));
-        assert_eq!(owner.v2_fd(), Some(owner.dir_fds()[0]));
+        assert_eq!(owner.v2_fd(), Some(owner.dir_fds()[0].0));
         let mem = root.join("memory/process_api/abc/vguest/g.1.1");
         assert_eq!(fs::read_to_string(mem.join("memory.limit_in_bytes")).unwrap(), "33554432");
         assert_eq!(fs::read_to_string(root.join("pids/vguest/g.1.1/pids.max")).unwrap(), "64");
@@ -366,7 +367,7 @@ mod tests {
         assert_eq!(owner.layout, CgroupLayout::V2);
         let leaf = own.join("vguest/g.3.0");
         assert_eq!(owner.paths().collect::<Vec<_>>(), [leaf.as_path()]);
-        assert_eq!(owner.v2_fd(), Some(owner.dir_fds()[0]), "placed with CLONE_INTO_CGROUP");
+        assert_eq!(owner.v2_fd(), Some(owner.dir_fds()[0].0), "placed with CLONE_INTO_CGROUP");
         // Limits need memory and cpu: enabled in the caller's group and in
         // vguest (only what was missing), with pids for statistics.
         assert_eq!(fs::read_to_string(own.join("cgroup.subtree_control")).unwrap(), "+memory +cpu +pids");

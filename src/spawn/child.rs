@@ -154,11 +154,17 @@ fn child_wait_for_parent(fd: i32) -> Result<(), Failure> {
 fn child_namespaces(plan: &ChildPlan, placed: bool) -> Result<(), Failure> {
     // Cgroups first: with nsdelegate, a process may not move itself
     // across the boundary of a cgroup namespace it has joined.
-    for (i, &dir) in plan.cgroup_dirs.iter().enumerate() {
+    for (i, &(dir, v2)) in plan.cgroup_dirs.iter().enumerate() {
         if placed && i == 0 {
             continue;
         }
-        let fd = call::openat(dir, c"cgroup.procs", libc::O_WRONLY | libc::O_CLOEXEC, 0)
+        // This process has one thread, so moving the thread moves it. On
+        // v1, moving the calling thread ("0" to `tasks`) skips the global
+        // threadgroup lock whose first writer after a quiet spell waits
+        // for an RCU grace period (milliseconds); `cgroup.procs` takes it.
+        // v2 allows threads only in threaded subtrees: `cgroup.procs`.
+        let file = if v2 { c"cgroup.procs" } else { c"tasks" };
+        let fd = call::openat(dir, file, libc::O_WRONLY | libc::O_CLOEXEC, 0)
             .at(step::JOIN_CGROUP, i as u32)? as i32;
         // "0" means the writing process (cgroups(7)).
         let joined = call::write_all(fd, b"0").at(step::JOIN_CGROUP, i as u32);

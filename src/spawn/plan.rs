@@ -99,8 +99,9 @@ pub(crate) struct ChildPlan {
     pub become_root: bool,
     /// Parent-death signal, or 0.
     pub pdeathsig: i32,
-    /// cgroup directories to join by writing "0" to their `cgroup.procs`.
-    pub cgroup_dirs: Vec<RawFd>,
+    /// cgroup directories to join by writing "0" (the writer) into them,
+    /// each with whether it is a v2 group.
+    pub cgroup_dirs: Vec<(RawFd, bool)>,
     /// Whether the kernel was asked to place the child with
     /// `CLONE_INTO_CGROUP` (into `cgroup_dirs[0]`).
     pub into_cgroup: bool,
