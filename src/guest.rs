@@ -403,7 +403,7 @@ impl Guest {
         self.status = Some(status);
         self.remove_cgroups()?;
         if let Some(mut links) = self.links.take() {
-            links.remove(true)?;
+            links.remove()?;
         }
         Ok(status)
     }

@@ -13,7 +13,6 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
@@ -71,14 +70,13 @@ impl NetLinks {
         self.links.iter().map(|(_, _, name)| name.as_str())
     }
 
-    /// Removes every host-side link and returns once the kernel no longer
-    /// lists it. When the guest's namespace is `ending` (its last process
-    /// is gone), the kernel dismantles it in the background and takes the
-    /// veth pairs with it, usually within a millisecond, while deleting a
-    /// link by request waits for an RCU grace period (tens of
-    /// milliseconds): so removal first gives the kernel [`GRACE`] to do it,
-    /// and deletes what is left (deleting one end of a pair deletes both).
-    pub(crate) fn remove(&mut self, ending: bool) -> Result<(), NetError> {
+    /// Deletes every host-side link (deleting one end of a veth pair
+    /// deletes both) and returns once the kernel no longer lists it; one
+    /// already gone with the guest's namespace is no error. The kernel
+    /// finishes a link's removal after an RCU grace period (about 25 ms
+    /// on a small VM), whether it is deleted here or taken with a dying
+    /// namespace, so this waits that long either way.
+    pub(crate) fn remove(&mut self) -> Result<(), NetError> {
         let mut first = None;
         for (socket, index, name) in std::mem::take(&mut self.links) {
             let rtnl = &mut self.sockets[socket].1;
@@ -93,22 +91,6 @@ impl NetLinks {
                 value: format!("index {index}"),
                 source,
             };
-            let mut failed = None;
-            let mut gone = || match rtnl.request(RouteNetlinkMessage::GetLink(by_index()), 0) {
-                Err(e) if e.raw_os_error() == Some(libc::ENODEV) => true,
-                Err(e) => {
-                    failed = Some(e);
-                    true
-                }
-                Ok(()) => false,
-            };
-            if ending && poll_until(GRACE, &mut gone) && failed.is_none() {
-                continue;
-            }
-            if let Some(e) = failed.take() {
-                first.get_or_insert(err("looking up", e));
-                continue;
-            }
             match rtnl.request(RouteNetlinkMessage::DelLink(by_index()), 0) {
                 Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
                     first.get_or_insert(err("deleting", e));
@@ -147,28 +129,7 @@ impl NetLinks {
 
 impl Drop for NetLinks {
     fn drop(&mut self) {
-        let _ = self.remove(false);
-    }
-}
-
-/// How long removal lets the kernel take a dying namespace's links with
-/// it before deleting them itself.
-const GRACE: Duration = Duration::from_millis(50);
-
-/// Calls `done` until it returns true or `limit` has passed, sleeping a
-/// little longer each time; returns whether it did.
-fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    let mut pause = Duration::from_micros(50);
-    loop {
-        if done() {
-            return true;
-        }
-        if start.elapsed() >= limit {
-            return false;
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(2));
+        let _ = self.remove();
     }
 }
 
