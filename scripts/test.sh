@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs vguest's whole test suite on a Debian machine, as root: installs what
-# the tests need, runs unit, integration, example and doc tests on this host,
+# the tests need, checks formatting, lints and docs (scripts/check.sh), runs
+# unit, integration, example and doc tests on this host,
 # then the test binaries again inside a small pure cgroup v2 VM
 # (tests/vm/run.sh). Both must pass.
 #
@@ -22,6 +23,9 @@ echo "== cgroup layout of this host: $layout"
 if [ $# -gt 0 ]; then
     exec cargo test --test "$@"
 fi
+
+echo "== formatting, lints, docs"
+./scripts/check.sh
 
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT

@@ -1,24 +1,51 @@
 //! Partition one Linux kernel into guests.
 //!
 //! A guest is a set of processes that looks and feels like a server of its
-//! own: its own PID 1, hostname, user ids, capabilities and limits. This
-//! is the idea of Linux-VServer rebuilt on mainline kernel features:
-//! namespaces, capabilities, cgroups, pidfds.
+//! own: its own PID 1, hostname, root filesystem and mounts, network stack,
+//! resource limits and fewer privileges. This is the idea of Linux-VServer
+//! rebuilt on mainline kernel features: namespaces, capabilities,
+//! `pivot_root`, overlayfs, cgroups, pidfds and rtnetlink.
 //!
-//! ```no_run
+//! # Quickstart
+//!
+//! ```
 //! use std::io::Read;
 //! use vguest::{Command, Context, Guest, Stdio};
 //!
+//! # if !nix::unistd::Uid::effective().is_root() { return Ok(()); }
 //! let mut guest = Guest::builder("web1")
 //!     .context(Context::new().hostname("web1.example"))
 //!     .command(Command::new("/bin/sh").args(["-c", "hostname; echo pid $$"]).stdout(Stdio::Piped))
 //!     .spawn()?;
 //! let mut out = String::new();
-//! guest.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+//! guest.stdout.take().expect("piped").read_to_string(&mut out).expect("read");
 //! assert_eq!(out, "web1.example\npid 2\n");
 //! assert!(guest.wait()?.success());
 //! # Ok::<(), vguest::Error>(())
 //! ```
+//!
+//! # Layers
+//!
+//! A guest is described by four independent layers, each a builder that
+//! only records values; [`GuestBuilder::spawn`] checks them all, then
+//! creates the guest:
+//!
+//! - [`context`]: namespaces, hostname, ids and id maps, capabilities,
+//!   `no_new_privs`, rlimits, a time namespace ([`Context`]).
+//! - [`fs`]: the root (a directory or an overlay of shared templates),
+//!   mounts, masked and read-only paths ([`Filesystem`]).
+//! - [`net`]: the guest's own stack, veth and macvlan links, the host's
+//!   stack or an existing namespace ([`Network`]).
+//! - [`resources`]: cgroup limits, statistics, pause and kill on v1,
+//!   hybrid and v2 hosts ([`Resources`]).
+//!
+//! Each module's documentation explains the kernel mechanism and its
+//! limits. The payload is a [`Command`]; the running guest is a [`Guest`],
+//! modelled on `std::process::Child`, which can also [`exec`](Guest::exec)
+//! more processes inside; [`Guest::attach`] finds a guest another process
+//! started.
+//!
+//! # Requirements
 //!
 //! Guests need root (or `CAP_SYS_ADMIN` and friends) and Linux 5.12 or
 //! later on x86_64 or aarch64: a [`Filesystem`] needs `mount_setattr(2)`
@@ -33,13 +60,13 @@
 mod attach;
 mod builder;
 mod command;
-mod context;
+pub mod context;
 mod error;
-mod fs;
+pub mod fs;
 mod guest;
-mod net;
+pub mod net;
 mod process;
-mod resources;
+pub mod resources;
 mod spawn;
 mod status;
 mod sys;

@@ -288,12 +288,21 @@ fn an_attached_guest_reports_stats_and_stops_with_its_groups_removed() {
         println!("SKIP attach stop: occupied leaf, limits need delegation (see tests/resources.rs)");
         return;
     }
-    let guest = Guest::builder("attach-stop")
+    let mut guest = Guest::builder("attach-stop")
         .filesystem(Filesystem::server(rootfs()))
         .resources(vguest::Resources::new().memory_max(64 << 20).pids_max(32))
-        .command(Command::new("/bin/sh").args(["-c", "trap 'exit 0' TERM; sleep 1000 & wait"]))
+        .command(
+            Command::new("/bin/sh")
+                .args(["-c", "trap 'exit 0' TERM; echo ready; sleep 1000 & wait"])
+                .stdout(Stdio::Piped),
+        )
         .spawn()
         .unwrap();
+    // The payload must have installed its trap before stop sends SIGTERM.
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(guest.stdout.take().unwrap()), &mut ready)
+        .unwrap();
+    assert_eq!(ready, "ready\n");
     let dirs: Vec<_> = guest.cgroup_paths().into_iter().map(|p| p.to_path_buf()).collect();
     let pid = guest.detach();
     let attached = Guest::attach(pid).unwrap();
