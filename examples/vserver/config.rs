@@ -97,6 +97,9 @@ pub struct RouteConfig {
     pub via: Option<String>,
 }
 
+// VethConfig and MacvlanConfig repeat the guest-side fields (name to mac)
+// instead of sharing a flattened struct: serde cannot report unknown
+// fields through `#[serde(flatten)]`, and a typo must be an error.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VethConfig {
