@@ -216,13 +216,9 @@ fn veth_guest_with_a_user_namespace_owns_its_stack() {
     before.assert_unchanged("veth guest with a user namespace");
 }
 
-/// Reads a guest's stdout to the end and waits for it.
-fn collect(mut g: Guest) -> String {
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut g.stdout.take().unwrap(), &mut out).unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut g.stderr.take().unwrap(), &mut err).unwrap();
-    let status = g.wait().unwrap();
+/// Reads a guest's stdout to the end and waits for it, which must succeed.
+fn collect(g: Guest) -> String {
+    let (status, out, err) = finish(g);
     assert!(status.success(), "{status}: {out}\n{err}");
     out
 }

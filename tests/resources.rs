@@ -66,24 +66,6 @@ fn resources() -> Resources {
     }
 }
 
-/// Every directory below /sys/fs/cgroup whose name starts with `prefix`.
-fn groups_named(prefix: &str) -> Vec<PathBuf> {
-    fn walk(dir: &Path, prefix: &str, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            if entry.file_name().to_string_lossy().starts_with(prefix) {
-                out.push(entry.path());
-            }
-            walk(&entry.path(), prefix, out);
-        }
-    }
-    let mut out = Vec::new();
-    walk(Path::new(CGROUP_ROOT), prefix, &mut out);
-    out
-}
-
 /// No group of guest `name` is left in any hierarchy.
 fn assert_no_groups(name: &str) {
     let left = groups_named(&format!("{name}."));

@@ -9,7 +9,7 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command as Host, Output, Stdio as HostStdio};
 
 use common::netns::TestNet;
@@ -84,27 +84,6 @@ impl Drop for Manager {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Cgroup directories anywhere below /sys/fs/cgroup whose name starts
-/// with `prefix`.
-fn groups_named(prefix: &str) -> Vec<PathBuf> {
-    fn walk(dir: &Path, prefix: &str, out: &mut Vec<PathBuf>, depth: usize) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                if e.file_name().to_string_lossy().starts_with(prefix) {
-                    out.push(e.path());
-                }
-                if depth < 8 {
-                    walk(&e.path(), prefix, out, depth + 1);
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(Path::new("/sys/fs/cgroup"), prefix, &mut out, 0);
-    out
 }
 
 #[test]

@@ -71,7 +71,7 @@ use std::sync::Arc;
 pub use self::error::NetError;
 pub use self::link::{Macvlan, MacvlanMode, Veth};
 pub use self::pool::NetnsPool;
-pub(crate) use self::setup::{GuestNs, NetLinks, setup};
+pub(crate) use self::setup::{NetLinks, child_netns, setup};
 
 /// A guest's network stack: own (the default), shared with the host, or
 /// an existing namespace; with veth and macvlan links into it.

@@ -62,15 +62,18 @@ impl Rtnl {
         })
     }
 
-    fn send(&mut self, requests: &[Request]) -> io::Result<u32> {
+    /// Sends `requests` in one datagram; returns the first's sequence
+    /// number and how many were sent.
+    fn send(&mut self, requests: Vec<Request>) -> io::Result<(u32, usize)> {
         let first = self.seq.wrapping_add(1);
+        let count = requests.len();
         let mut buf = Vec::with_capacity(1024);
         for request in requests {
             self.seq = self.seq.wrapping_add(1);
             let mut header = NetlinkHeader::default();
             header.flags = NLM_F_REQUEST | NLM_F_ACK | request.flags;
             header.sequence_number = self.seq;
-            let mut msg = NetlinkMessage::new(header, NetlinkPayload::from(request.message.clone()));
+            let mut msg = NetlinkMessage::new(header, NetlinkPayload::from(request.message));
             msg.finalize();
             let start = buf.len();
             buf.resize(start + msg.buffer_len(), 0);
@@ -80,7 +83,7 @@ impl Rtnl {
         if sent != buf.len() {
             return Err(io::Error::other("short netlink send"));
         }
-        Ok(first)
+        Ok((first, count))
     }
 
     /// Sends `requests` and waits for every acknowledgement. On the first
@@ -88,17 +91,17 @@ impl Rtnl {
     /// than acknowledgements are handed to `reply`.
     pub(crate) fn batch(
         &mut self,
-        requests: &[Request],
+        requests: Vec<Request>,
         mut reply: impl FnMut(RouteNetlinkMessage),
     ) -> Result<(), (usize, io::Error)> {
         if requests.is_empty() {
             return Ok(());
         }
-        let first = self.send(requests).map_err(|e| (0, e))?;
+        let (first, count) = self.send(requests).map_err(|e| (0, e))?;
         let mut acked = 0usize;
         let mut failure: Option<(usize, io::Error)> = None;
         let mut buf = vec![0u8; RECV_BUF];
-        while acked < requests.len() {
+        while acked < count {
             let len = loop {
                 match socket::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
                     Err(nix::errno::Errno::EINTR) => continue,
@@ -116,7 +119,7 @@ impl Rtnl {
                 let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&one[..msg_len])
                     .map_err(|e| (acked, io::Error::other(e.to_string())))?;
                 let index = msg.header.sequence_number.wrapping_sub(first) as usize;
-                if index >= requests.len() {
+                if index >= count {
                     continue;
                 }
                 match msg.payload {
@@ -136,7 +139,7 @@ impl Rtnl {
 
     /// Sends one request and waits for its acknowledgement.
     pub(crate) fn request(&mut self, message: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
-        self.batch(&[Request { message, flags }], |_| {}).map_err(|(_, e)| e)
+        self.batch(vec![Request { message, flags }], |_| {}).map_err(|(_, e)| e)
     }
 
     /// The index of the link called `name`, if there is one.
@@ -145,7 +148,7 @@ impl Rtnl {
         query.attributes.push(LinkAttribute::IfName(name.to_string()));
         let mut index = None;
         let request = Request { message: RouteNetlinkMessage::GetLink(query), flags: 0 };
-        match self.batch(&[request], |reply| {
+        match self.batch(vec![request], |reply| {
             if let RouteNetlinkMessage::NewLink(link) = reply {
                 index = Some(link.header.index);
             }

@@ -80,23 +80,32 @@ pub(crate) struct IfacePlan {
     pub mac: Option<[u8; 6]>,
 }
 
+/// A veth link, parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct VethPlan {
+    pub host_name: String,
+    pub host_netns: Option<PathBuf>,
+    pub bridge: Option<String>,
+    pub host_addresses: Vec<Cidr>,
+    pub iface: IfacePlan,
+}
+
+/// A macvlan link, parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct MacvlanPlan {
+    /// What names it in errors: `macvlan NAME on PARENT`.
+    pub label: String,
+    pub parent: String,
+    pub parent_netns: Option<PathBuf>,
+    pub mode: MacvlanMode,
+    pub iface: IfacePlan,
+}
+
 /// One link, parsed.
 #[derive(Debug, Clone)]
 pub(crate) enum LinkPlan {
-    Veth {
-        host_name: String,
-        host_netns: Option<PathBuf>,
-        bridge: Option<String>,
-        host_addresses: Vec<Cidr>,
-        iface: IfacePlan,
-    },
-    Macvlan {
-        label: String,
-        parent: String,
-        parent_netns: Option<PathBuf>,
-        mode: MacvlanMode,
-        iface: IfacePlan,
-    },
+    Veth(VethPlan),
+    Macvlan(MacvlanPlan),
 }
 
 /// A checked [`Network`].
@@ -341,24 +350,24 @@ impl Network {
                         .iter()
                         .map(|a| check_address(label, "host address", a, &mut seen))
                         .collect::<Result<Vec<_>, _>>()?;
-                    LinkPlan::Veth {
+                    LinkPlan::Veth(VethPlan {
                         host_name: v.host_name.clone(),
                         host_netns: v.host_netns.clone(),
                         bridge: v.bridge.clone(),
                         host_addresses,
                         iface: check_iface(label, &v.iface, &mut seen)?,
-                    }
+                    })
                 }
                 Link::Macvlan(m) => {
                     let label = format!("macvlan {} on {}", m.iface.name, m.parent);
                     check_link_name(&m.parent).map_err(|r| invalid(&label, "parent", &m.parent, r))?;
-                    LinkPlan::Macvlan {
+                    LinkPlan::Macvlan(MacvlanPlan {
                         iface: check_iface(&label, &m.iface, &mut seen)?,
                         label,
                         parent: m.parent.clone(),
                         parent_netns: m.parent_netns.clone(),
                         mode: m.mode,
-                    }
+                    })
                 }
             });
         }
@@ -460,6 +469,6 @@ mod tests {
         assert!(matches!(Network::join("/proc/self/ns/net").plan(true), Err(NetError::Unsupported { .. })));
         assert!(matches!(plan(Network::join("/no/such/netns")), Err(NetError::Namespace { .. })));
         let m = plan(Network::new().macvlan(Macvlan::new("eth9").address("198.18.5.2/24"))).unwrap();
-        assert!(matches!(&m.links[0], LinkPlan::Macvlan { label, .. } if label == "macvlan eth0 on eth9"));
+        assert!(matches!(&m.links[0], LinkPlan::Macvlan(p) if p.label == "macvlan eth0 on eth9"));
     }
 }

@@ -1,17 +1,17 @@
-//! Making a guest's links: the parent's part of the spawn handshake, and
-//! the owner that deletes the host side again.
+//! Making a guest's links, and the owner that deletes the host side again.
 //!
-//! The guest's first process has been cloned into a new network namespace
-//! and waits. Each link is created with its guest end directly in that
-//! namespace (`IFLA_NET_NS_FD`), up, with its name, MTU and MAC address,
-//! and with the interface index `2 + n` (`lo` is 1 in a new namespace),
-//! so the guest side needs no lookup. Then a socket opened inside the
-//! namespace adds the guest's addresses and routes in one batch.
+//! The guest's namespace is new: its first process was cloned into it and
+//! waits (the spawn handshake), or it came from a pool. Each link is
+//! created with its guest end directly in that namespace
+//! (`IFLA_NET_NS_FD`), with its name, MTU and MAC address; a veth end gets
+//! the interface index `2 + n` (`lo` is 1 in a new namespace), so it needs
+//! no lookup there. Then a socket opened inside the namespace brings the
+//! veth ends up and adds the guest's addresses and routes in one batch.
 
 use std::fs::File;
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
@@ -27,7 +27,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use super::NetError;
 use super::link::MacvlanMode as Mode;
 use super::netlink::{Request, Rtnl};
-use super::plan::{Cidr, IfacePlan, LinkPlan, NetPlan};
+use super::plan::{Cidr, IfacePlan, LinkPlan, MacvlanPlan, NetPlan, VethPlan};
 use crate::resources::patiently;
 
 /// The host-side links made for a guest, deleted on [`remove`] or drop
@@ -43,24 +43,30 @@ pub(crate) struct NetLinks {
     links: Vec<(usize, u32, String)>,
 }
 
+/// An rtnetlink socket in the network namespace at `netns` (the caller's
+/// when `None`).
+fn open_socket(netns: Option<&Path>) -> Result<Rtnl, NetError> {
+    let err = |source| NetError::Namespace {
+        path: netns.map_or_else(|| "/proc/thread-self/ns/net".into(), Path::to_path_buf),
+        source,
+    };
+    match netns {
+        None => Rtnl::open().map_err(err),
+        Some(path) => {
+            let file = File::open(path).map_err(err)?;
+            Rtnl::open_in(file.as_fd()).map_err(err)
+        }
+    }
+}
+
 impl NetLinks {
-    /// The socket for the host-side namespace `netns`, opened on first use.
+    /// The socket for the host-side namespace `netns`, kept for deleting
+    /// the links made there.
     fn socket(&mut self, netns: Option<&Path>) -> Result<usize, NetError> {
         if let Some(i) = self.sockets.iter().position(|(p, _)| p.as_deref() == netns) {
             return Ok(i);
         }
-        let rtnl = match netns {
-            None => Rtnl::open(),
-            Some(path) => {
-                let file =
-                    File::open(path).map_err(|source| NetError::Namespace { path: path.into(), source })?;
-                Rtnl::open_in(file.as_fd())
-            }
-        };
-        let rtnl = rtnl.map_err(|source| NetError::Namespace {
-            path: netns.map_or_else(|| "/proc/thread-self/ns/net".into(), Path::to_path_buf),
-            source,
-        })?;
+        let rtnl = open_socket(netns)?;
         self.sockets.push((netns.map(Path::to_path_buf), rtnl));
         Ok(self.sockets.len() - 1)
     }
@@ -139,7 +145,7 @@ fn up() -> (LinkFlags, LinkFlags) {
 
 /// The guest end of a link: created in the guest's namespace at `index`
 /// (0: the kernel's choice), with its name, MTU and MAC.
-fn guest_end(msg: &mut LinkMessage, iface: &IfacePlan, index: u32, guest_ns: &OwnedFd) {
+fn guest_end(msg: &mut LinkMessage, iface: &IfacePlan, index: u32, guest_ns: BorrowedFd<'_>) {
     msg.header.index = index;
     msg.attributes.push(LinkAttribute::IfName(iface.name.clone()));
     msg.attributes.push(LinkAttribute::NetNsFd(guest_ns.as_raw_fd()));
@@ -237,55 +243,50 @@ struct Pending<'a> {
     bring_up: bool,
 }
 
-/// The network namespace a guest's links go into, and what names it in
-/// errors.
-pub(crate) struct GuestNs {
-    fd: OwnedFd,
-    path: PathBuf,
+/// Opens the network namespace of the guest's first process `pid` (cloned
+/// into a new one, waiting, not reaped: the pid cannot be reused
+/// meanwhile), with the path that names it in errors.
+pub(crate) fn child_netns(pid: libc::pid_t) -> Result<(OwnedFd, PathBuf), NetError> {
+    let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+    let file = File::open(&path).map_err(|source| NetError::Namespace { path: path.clone(), source })?;
+    Ok((file.into(), path))
 }
 
-impl GuestNs {
-    /// The namespace of the guest's first process `pid` (cloned into a new
-    /// one, waiting, not reaped: the pid cannot be reused meanwhile).
-    pub(crate) fn of_child(pid: libc::pid_t) -> Result<GuestNs, NetError> {
-        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
-        let file = File::open(&path).map_err(|source| NetError::Namespace { path: path.clone(), source })?;
-        Ok(GuestNs { fd: file.into(), path })
-    }
-
-    /// A namespace taken from a pool.
-    pub(crate) fn pooled(fd: &OwnedFd) -> Result<GuestNs, NetError> {
-        let path = PathBuf::from("a pooled network namespace");
-        let fd = fd.try_clone().map_err(|source| NetError::Namespace { path: path.clone(), source })?;
-        Ok(GuestNs { fd, path })
-    }
-}
-
-/// Creates and configures the links of `plan` in the guest's namespace.
-pub(crate) fn setup(plan: &NetPlan, ns: GuestNs) -> Result<NetLinks, NetError> {
-    let GuestNs { fd: guest_ns, path: ns_path } = ns;
+/// Creates and configures the links of `plan` in the guest's namespace
+/// `guest_ns` (named `ns_path` in errors).
+pub(crate) fn setup(plan: &NetPlan, guest_ns: BorrowedFd<'_>, ns_path: &Path) -> Result<NetLinks, NetError> {
     let mut links = NetLinks::default();
     let mut pending = Vec::new();
     for (n, link) in plan.links.iter().enumerate() {
         match link {
-            LinkPlan::Veth { host_name, iface, .. } => {
+            LinkPlan::Veth(veth) => {
                 // The peer's index is honoured in the guest's namespace
                 // (`lo` is 1 in a new one), so it needs no lookup there.
                 let index = 2 + n as u32;
-                create_veth(&mut links, link, index, &guest_ns)?;
+                create_veth(&mut links, veth, index, guest_ns)?;
                 // A veth end cannot be created up: it has no peer yet
                 // (veth_open() fails with ENOTCONN).
-                pending.push(Pending { label: host_name, iface, index: Some(index), bring_up: true });
+                pending.push(Pending {
+                    label: &veth.host_name,
+                    iface: &veth.iface,
+                    index: Some(index),
+                    bring_up: true,
+                });
             }
-            LinkPlan::Macvlan { label, iface, .. } => {
+            LinkPlan::Macvlan(macvlan) => {
                 // An index given here would name a link of the parent's
                 // namespace on older kernels (6.1): look it up inside.
-                create_macvlan(&mut links, link, &guest_ns)?;
-                pending.push(Pending { label, iface, index: None, bring_up: false });
+                create_macvlan(macvlan, guest_ns)?;
+                pending.push(Pending {
+                    label: &macvlan.label,
+                    iface: &macvlan.iface,
+                    index: None,
+                    bring_up: false,
+                });
             }
         }
     }
-    configure_guest(&pending, &guest_ns, &ns_path)?;
+    configure_guest(&pending, guest_ns, ns_path)?;
     Ok(links)
 }
 
@@ -311,13 +312,11 @@ fn bridge_index(
 /// gives the host end its addresses.
 fn create_veth(
     links: &mut NetLinks,
-    link: &LinkPlan,
+    veth: &VethPlan,
     guest_index: u32,
-    guest_ns: &OwnedFd,
+    guest_ns: BorrowedFd<'_>,
 ) -> Result<(), NetError> {
-    let LinkPlan::Veth { host_name, host_netns, bridge, host_addresses, iface } = link else {
-        return Ok(());
-    };
+    let VethPlan { host_name, host_netns, bridge, host_addresses, iface } = veth;
     let socket = links.socket(host_netns.as_deref())?;
     let rtnl = &mut links.sockets[socket].1;
     let master = match bridge {
@@ -343,7 +342,7 @@ fn create_veth(
     query.attributes.push(LinkAttribute::IfName(host_name.clone()));
     let mut host_index = None;
     let created = rtnl.batch(
-        &[
+        vec![
             Request { message: RouteNetlinkMessage::NewLink(msg), flags: NLM_F_CREATE | NLM_F_EXCL },
             Request { message: RouteNetlinkMessage::GetLink(query), flags: 0 },
         ],
@@ -368,18 +367,16 @@ fn create_veth(
     let requests: Vec<_> = host_addresses.iter().map(|&c| new_address(host_index, c)).collect();
     links.sockets[socket]
         .1
-        .batch(&requests, |_| {})
+        .batch(requests, |_| {})
         .map_err(|(i, e)| netlink_err("adding host address", host_name, host_addresses[i].to_string())(e))
 }
 
 /// Creates a macvlan interface on its parent, up, inside the guest's
-/// namespace.
-fn create_macvlan(links: &mut NetLinks, link: &LinkPlan, guest_ns: &OwnedFd) -> Result<(), NetError> {
-    let LinkPlan::Macvlan { label, parent, parent_netns, mode, iface } = link else {
-        return Ok(());
-    };
-    let socket = links.socket(parent_netns.as_deref())?;
-    let rtnl = &mut links.sockets[socket].1;
+/// namespace. Nothing of it stays on the host side, so the socket to the
+/// parent's namespace is not kept.
+fn create_macvlan(macvlan: &MacvlanPlan, guest_ns: BorrowedFd<'_>) -> Result<(), NetError> {
+    let MacvlanPlan { label, parent, parent_netns, mode, iface } = macvlan;
+    let mut rtnl = open_socket(parent_netns.as_deref())?;
     let parent_index = rtnl
         .link_index(parent)
         .map_err(netlink_err("looking up parent", label, parent.as_str()))?
@@ -411,12 +408,16 @@ fn create_macvlan(links: &mut NetLinks, link: &LinkPlan, guest_ns: &OwnedFd) -> 
 
 /// Brings the guest's interfaces up and adds their addresses and routes,
 /// in one batch on a socket inside the guest's namespace.
-fn configure_guest(pending: &[Pending<'_>], guest_ns: &OwnedFd, ns_path: &Path) -> Result<(), NetError> {
-    let work = |p: &Pending<'_>| p.bring_up || !p.iface.addresses.is_empty() || !p.iface.routes.is_empty();
-    if !pending.iter().any(work) {
+fn configure_guest(
+    pending: &[Pending<'_>],
+    guest_ns: BorrowedFd<'_>,
+    ns_path: &Path,
+) -> Result<(), NetError> {
+    let work = |i: &IfacePlan| !(i.addresses.is_empty() && i.routes.is_empty() && i.gateways.is_empty());
+    if !pending.iter().any(|p| p.bring_up || work(p.iface)) {
         return Ok(());
     }
-    let mut rtnl = Rtnl::open_in(guest_ns.as_fd())
+    let mut rtnl = Rtnl::open_in(guest_ns)
         .map_err(|source| NetError::Namespace { path: ns_path.to_path_buf(), source })?;
     let mut batch = Vec::new();
     for p in pending {
@@ -439,7 +440,7 @@ fn configure_guest(pending: &[Pending<'_>], guest_ns: &OwnedFd, ns_path: &Path) 
         batch.extend(reqs.into_iter().map(|(r, op, v)| (r, (op, v, p.label))));
     }
     let (requests, about): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-    rtnl.batch(&requests, |_| {}).map_err(|(i, e)| {
+    rtnl.batch(requests, |_| {}).map_err(|(i, e)| {
         let (op, value, link) = &about[i];
         netlink_err(op, link, value.as_str())(e)
     })

@@ -192,7 +192,7 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     // before there is a process to wait on them.
     let pre_links = match net.as_ref() {
         Some(n) if !n.links.is_empty() => match &n.pooled {
-            Some(fd) => Some(crate::net::setup(n, crate::net::GuestNs::pooled(fd)?)?),
+            Some(fd) => Some(crate::net::setup(n, fd.as_fd(), Path::new("a pooled network namespace"))?),
             None => None,
         },
         _ => None,
@@ -288,7 +288,8 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
             }
         }
         if let Some(net) = net.as_ref().filter(|n| n.needs_parent()) {
-            links = Some(crate::net::setup(net, crate::net::GuestNs::of_child(spawned.pid)?)?);
+            let (ns, path) = crate::net::child_netns(spawned.pid)?;
+            links = Some(crate::net::setup(net, ns.as_fd(), &path)?);
         }
         File::from(sync_w).write_all(&[1]).map_err(spawn_err("releasing the child"))?;
     }

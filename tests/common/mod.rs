@@ -115,10 +115,15 @@ impl HostState {
     }
 }
 
-/// Spawns `builder` with stdout and stderr piped, waits, and returns the
-/// status and both outputs.
+/// Spawns `builder` (whose command pipes stdout and stderr, as [`sh`]
+/// sets up), waits, and returns the status and both outputs.
 pub fn run(builder: GuestBuilder) -> (ExitStatus, String, String) {
-    let mut guest = builder.spawn().unwrap_or_else(|e| panic!("spawn failed: {e} ({e:?})"));
+    finish(builder.spawn().unwrap_or_else(|e| panic!("spawn failed: {e} ({e:?})")))
+}
+
+/// Reads a running guest's piped stdout and stderr to the end, waits,
+/// and returns the status and both outputs.
+pub fn finish(mut guest: vguest::Guest) -> (ExitStatus, String, String) {
     let mut out = String::new();
     let mut err = String::new();
     let mut stderr = guest.stderr.take();
@@ -194,6 +199,25 @@ pub fn build_rootfs(dir: &Path) {
     }
     std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").unwrap();
     std::fs::write(dir.join("etc/group"), "root:x:0:\nwww:x:33:\nnogroup:x:65534:\n").unwrap();
+}
+
+/// Cgroup directories anywhere below `/sys/fs/cgroup` whose name starts
+/// with `prefix`.
+pub fn groups_named(prefix: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if entry.file_name().to_string_lossy().starts_with(prefix) {
+                out.push(entry.path());
+            }
+            walk(&entry.path(), prefix, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), prefix, &mut out);
+    out
 }
 
 /// Reads a `Name:\tvalue` line of a `/proc/PID/status`-style text.
