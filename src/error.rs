@@ -248,12 +248,14 @@ pub enum Step {
     Exec,
     /// Executing the built-in init.
     ExecInit,
-    /// The built-in init forking the payload.
+    /// Starting the payload's process beside the built-in init.
     InitFork,
     /// Installing the seccomp filter.
     Seccomp,
     /// Entering a running guest's namespaces.
     JoinGuest,
+    /// Creating the guest's network namespace (beside the spawn child).
+    CreateNetwork,
 }
 
 impl Step {
@@ -292,6 +294,7 @@ impl Step {
             w::INIT_FORK => Step::InitFork,
             w::SECCOMP => Step::Seccomp,
             w::JOIN_GUEST => Step::JoinGuest,
+            w::CREATE_NETWORK => Step::CreateNetwork,
             _ => return None,
         })
     }
@@ -329,9 +332,10 @@ impl fmt::Display for Step {
             Step::ResolveProgram => "looking up program",
             Step::Exec => "executing",
             Step::ExecInit => "executing the built-in init for",
-            Step::InitFork => "forking the payload of",
+            Step::InitFork => "starting the payload process of",
             Step::Seccomp => "installing seccomp filter",
             Step::JoinGuest => "entering",
+            Step::CreateNetwork => "creating",
         };
         f.write_str(s)
     }

@@ -508,3 +508,41 @@ fn pooled_namespaces_are_fresh_for_every_guest_and_leave_nothing() {
         "pool: 5 guests, 5 fresh namespaces, {taken} of them pooled; dropping the pool left no fd or process"
     );
 }
+
+#[test]
+fn a_fresh_namespace_made_beside_the_child_is_the_guests_own() {
+    if !root_or_skip("fresh namespace") {
+        return;
+    }
+    let _s = shared();
+    let before = capture();
+    let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let mut caps = CapSet::server_default();
+    caps.insert(Capability::CAP_NET_ADMIN);
+    let text = "readlink /proc/self/ns/net; ip -o link | awk '{print $2, $3}'; \
+                ip addr add 198.18.91.1/32 dev lo && echo configured";
+    // Without a sysfs the child joins the namespace after its mounts;
+    // with one, before them (sysfs shows the mounter's namespace).
+    let no_sysfs = Filesystem::new(rootfs()).proc().dev();
+    for (label, userns) in [("host user namespace", false), ("own user namespace", true)] {
+        let mut ctx = Context::new().capabilities(Capabilities::only(caps));
+        if userns {
+            ctx = ctx
+                .namespaces(Namespaces::default() | Namespaces::USER)
+                .uid_map(IdMap::new(0, 400_000, 65_536))
+                .gid_map(IdMap::new(0, 400_000, 65_536));
+        }
+        for (fs_label, builder) in [
+            ("joined after the mounts", Guest::builder("net-fresh").filesystem(no_sysfs.clone())),
+            ("joined before the sysfs", guest("net-fresh-sys", Network::new())),
+        ] {
+            let out = run_ok(builder.context(ctx.clone()), text);
+            let lines: Vec<&str> = out.lines().collect();
+            assert_ne!(lines[0], host_ns.to_str().unwrap(), "{label}, {fs_label}: the host's namespace");
+            assert!(lines[1].starts_with("lo: <LOOPBACK,UP"), "{label}, {fs_label}: {out}");
+            assert_eq!(&lines[2..], ["configured"], "{label}, {fs_label}: {out}");
+            println!("{label}, {fs_label}: {} with only lo, up, configurable by the guest", lines[0]);
+        }
+    }
+    before.assert_unchanged("fresh network namespaces");
+}

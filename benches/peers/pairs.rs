@@ -123,7 +123,7 @@ fn bwrap_all(root: &'static Path) -> Result<Pair, String> {
         name: "isolated start (bwrap --unshare-all)",
         notes: vec![
             "peer: as root --unshare-all adds a user namespace (0 -> 0) and a cgroup namespace; caller's capabilities, no_new_privs, lo up, reaper as PID 1, /proc/irq and /proc/bus read-only".into(),
-            "vguest: the same namespaces (default | USER, guest root = caller's uid 0), caller's capabilities, no_new_privs, lo up, built-in init as PID 1 (it forks the payload), no default masks, /proc/irq and /proc/bus read-only".into(),
+            "vguest: the same namespaces (default | USER, guest root = caller's uid 0), caller's capabilities, no_new_privs, lo up, built-in init as PID 1 (the payload is its child), no default masks, /proc/irq and /proc/bus read-only".into(),
             "both set the hostname: --hostname is given to bwrap because vguest always sets one".into(),
             "both bind the root read-only, nosuid, nodev; not equal: vguest's /dev adds a /dev/shm tmpfs".into(),
         ],

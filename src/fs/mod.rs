@@ -368,6 +368,12 @@ impl Filesystem {
         self
     }
 
+    /// Whether a sysfs is mounted: it shows the network namespace of the
+    /// process that mounts it, so the guest's must be joined before.
+    pub(crate) fn mounts_sysfs(&self) -> bool {
+        self.mounts.iter().any(|m| matches!(m, Mount::Sysfs { .. }))
+    }
+
     /// The directory to read the guest's `/etc/passwd` from before the
     /// spawn: the root directory, the upper layer, or the top template.
     pub(crate) fn lookup_root(&self) -> PathBuf {

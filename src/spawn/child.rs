@@ -20,10 +20,10 @@
 use core::convert::Infallible;
 use core::ffi::{CStr, c_char};
 
-use super::plan::{ChildPlan, INIT_PROGRAM_SLOT};
+use super::plan::{ChildPlan, PID_TEXT};
 use super::wire::{self, step};
 use crate::sys::call::{self, Errno};
-use crate::sys::clone::{Cloned, NOT_PLACED, clone_on_stack};
+use crate::sys::clone::{Cloned, NOT_PLACED, clone_on_stack, clone_sharing_memory};
 use crate::sys::stack::ChildStack;
 
 /// Size of the buffer for a program path found in `PATH`.
@@ -87,6 +87,9 @@ unsafe extern "C" fn child_main(arg: usize) -> ! {
 }
 
 fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
+    if let Some((netns, _)) = plan.netns_maker {
+        let _ = call::close(netns.peer);
+    }
     if plan.sync_fd >= 0 {
         child_wait_for_parent(plan.sync_fd)?;
     }
@@ -118,8 +121,14 @@ fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
         // (mount_namespaces(7), "Shared subtrees").
         call::mount_propagation(c"/", plan.mount_propagation).at(step::MOUNT, u32::MAX)?;
     }
+    if let Some((netns, true)) = plan.netns_maker {
+        super::netns::child_join(netns.sock)?;
+    }
     if let Some(fs) = &plan.fs {
         crate::fs::child_filesystem(fs)?;
+    }
+    if let Some((netns, false)) = plan.netns_maker {
+        super::netns::child_join(netns.sock)?;
     }
     for (i, (resource, limit)) in plan.rlimits.iter().enumerate() {
         call::setrlimit(*resource, limit).at(step::SET_RLIMIT, i as u32)?;
@@ -257,31 +266,85 @@ fn child_fds(plan: &ChildPlan) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Executes the payload, or the built-in init that forks it.
+/// Executes the payload; with the built-in init, clones the payload's
+/// process first and execs the init, so the two execs run side by side.
 fn child_exec(plan: &ChildPlan) -> Result<Infallible, Failure> {
     let exec = &plan.exec;
     let mut buf = [0u8; PATH_BUF];
     let path = child_resolve(&exec.program, &exec.search_path, &mut buf)?;
-    match &exec.init {
-        Some(init) => {
-            if let Some(slot) = init.argv.get(INIT_PROGRAM_SLOT) {
-                slot.set(path);
-            }
-            // The init needs both pipes across its exec; it marks them
-            // close-on-exec again before running the payload.
-            call::set_fd_flags(plan.err_fd, 0).at(step::EXEC_INIT, 0)?;
-            call::set_fd_flags(plan.status_fd, 0).at(step::EXEC_INIT, 0)?;
-            // Signals stay blocked: the init waits for them synchronously.
-            let argv = init.argv.as_ptr().cast::<*const c_char>();
-            let err = call::fexecve(init.memfd, argv, exec.envp.as_ptr());
-            let _ = call::set_fd_flags(plan.err_fd, libc::FD_CLOEXEC);
-            Err(Failure(step::EXEC_INIT, err, 0))
+    let start =
+        PayloadStart { path, argv: exec.argv.as_ptr(), envp: exec.envp.as_ptr(), err_fd: plan.err_fd };
+    let Some(init) = &exec.init else { start_payload(&start) };
+    let Some(stack) = &init.payload_stack else {
+        return Err(Failure(step::INIT_FORK, libc::EINVAL, 0));
+    };
+    // SAFETY: `payload_main` follows the post-clone rules (one sigprocmask,
+    // the execve, a failure record, exit_group). `start` and `buf` lie in
+    // this frame of the spawn child's stack, which stays mapped and
+    // untouched until the parent sees the error pipe close, and that needs
+    // the payload's exec (the pipe is close-on-exec in it); the payload's
+    // stack is the plan's and lives as long.
+    let pid =
+        unsafe { clone_sharing_memory(stack.top() as usize, payload_main, &start as *const _ as usize) }
+            .at(step::INIT_FORK, 0)?;
+    write_decimal(&init.pid_text, pid as u32);
+    // The init needs its status pipe across its exec; it marks it
+    // close-on-exec again. The error pipe stays close-on-exec: end of file
+    // on it now means both execs succeeded. Should the init's exec fail,
+    // the parent kills this process, the PID namespace's init, and the
+    // payload with it.
+    call::set_fd_flags(plan.status_fd, 0).at(step::EXEC_INIT, 0)?;
+    // Signals stay blocked: the init waits for them synchronously.
+    let err = call::fexecve(init.memfd, init.argv.as_ptr(), exec.envp.as_ptr());
+    Err(Failure(step::EXEC_INIT, err, 0))
+}
+
+/// What the payload's process needs for its exec.
+struct PayloadStart {
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    err_fd: i32,
+}
+
+/// Entry point of the payload's process, cloned by the spawn child.
+///
+/// # Safety
+///
+/// `arg` must point to a `PayloadStart` that stays valid until this
+/// process execs or exits.
+unsafe extern "C" fn payload_main(arg: usize) -> ! {
+    // SAFETY: the spawn child keeps it valid (see `child_exec`).
+    let start = unsafe { &*(arg as *const PayloadStart) };
+    start_payload(start)
+}
+
+/// Unblocks signals and execs the payload; reports a failure on the
+/// error pipe and exits.
+fn start_payload(start: &PayloadStart) -> ! {
+    let err = match call::set_sigmask(0) {
+        Ok(_) => Failure(step::EXEC, call::execve(start.path, start.argv, start.envp), 0),
+        Err(e) => Failure(step::SIGNALS, e, 0),
+    };
+    let Failure(step, errno, detail) = err;
+    let _ = call::write_all(start.err_fd, &wire::encode(step, errno, detail));
+    call::exit(127)
+}
+
+/// Writes `n` in decimal and a NUL into `out`.
+fn write_decimal(out: &[core::cell::Cell<u8>; PID_TEXT], mut n: u32) {
+    let mut digits = [0u8; PID_TEXT];
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 || len == PID_TEXT - 1 {
+            break;
         }
-        None => {
-            call::set_sigmask(0).at(step::SIGNALS, 0)?;
-            let err = call::execve(path, exec.argv.as_ptr(), exec.envp.as_ptr());
-            Err(Failure(step::EXEC, err, 0))
-        }
+    }
+    for (i, cell) in out.iter().enumerate() {
+        cell.set(if i < len { digits[len - 1 - i] } else { 0 });
     }
 }
 
@@ -323,4 +386,24 @@ fn child_resolve(program: &CStr, search: &[u8], buf: &mut [u8; PATH_BUF]) -> Res
         }
     }
     Err(Failure(step::RESOLVE_PROGRAM, last, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::cell::Cell;
+
+    fn text(n: u32) -> Vec<u8> {
+        let out: [Cell<u8>; PID_TEXT] = std::array::from_fn(|_| Cell::new(b'x'));
+        write_decimal(&out, n);
+        out.iter().map(Cell::get).collect()
+    }
+
+    #[test]
+    fn pids_in_decimal_with_a_nul() {
+        assert_eq!(&text(2)[..2], b"2\0");
+        assert_eq!(&text(4_194_304)[..8], b"4194304\0");
+        assert!(text(7).iter().skip(1).all(|&b| b == 0), "stale bytes after the NUL");
+        assert_eq!(&text(u32::MAX)[..11], b"4294967295\0");
+    }
 }

@@ -149,6 +149,7 @@ pub(crate) fn exec(
         time_offsets: None,
         netns_fd: -1,
         loopback_up: false,
+        netns_maker: None,
         hostname: None,
         domainname: None,
         mount_propagation: 0,

@@ -21,6 +21,7 @@
 
 pub(crate) mod child;
 pub(crate) mod enter;
+pub(crate) mod netns;
 pub(crate) mod plan;
 pub(crate) mod wire;
 
@@ -44,6 +45,10 @@ use plan::{ChildPlan, ExecPlan};
 /// Stack of the spawn child. Its deepest frame holds a PATH buffer; the
 /// rest is a few hundred bytes.
 pub(crate) const CHILD_STACK: usize = 64 * 1024;
+
+/// Stack of the payload's process between its clone by the spawn child
+/// and its exec: two small frames.
+pub(crate) const PAYLOAD_STACK: usize = 16 * 1024;
 
 /// Upper bound for the child's close-on-exec sweep where `close_range`
 /// is missing: the soft `RLIMIT_NOFILE`, capped.
@@ -180,6 +185,17 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
         None => None,
     };
     let net_parent = net.as_ref().is_some_and(|n| n.needs_parent());
+    // A fresh namespace with only `lo` is made beside the child, on
+    // another CPU, while the child builds its mount table (`netns.rs`).
+    let maker_pair = match ns.contains(Namespaces::NET) && !net_parent {
+        true => {
+            Some(netns::MakerPair::new().map_err(spawn_err("creating the network namespace's socket pair"))?)
+        }
+        false => None,
+    };
+    if maker_pair.is_some() {
+        ns.remove(Namespaces::NET);
+    }
     let RenderedCommand { program, argv, envp, search_path, cwd } = b.command.render()?;
     let use_init = ns.contains(Namespaces::PID) && b.init == Init::Builtin;
     // The guest's groups, with their limits; removed again if anything
@@ -215,7 +231,7 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     let init_fds = match &status {
         Some((_, status_w)) => {
             let memfd = memfd::init_image().map_err(spawn_err("loading the built-in init"))?;
-            Some((memfd.as_raw_fd(), err_w.as_raw_fd(), status_w.as_raw_fd()))
+            Some((memfd.as_raw_fd(), status_w.as_raw_fd()))
         }
         None => None,
     };
@@ -237,6 +253,9 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
         time_offsets: None,
         netns_fd: net.as_ref().and_then(|n| n.join_fd()).unwrap_or(-1),
         loopback_up: ns.contains(Namespaces::NET),
+        netns_maker: maker_pair
+            .as_ref()
+            .map(|pair| (pair.child_plan(), b.filesystem.as_ref().is_some_and(|f| f.mounts_sysfs()))),
         hostname: ctx.hostname.clone(),
         domainname: ctx.domainname.clone(),
         mount_propagation: match (ns.contains(Namespaces::MOUNT), &b.filesystem) {
@@ -263,14 +282,38 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
         plan.time_offsets = Some(context::time_offsets(clocks));
     }
     let stack = ChildStack::new(CHILD_STACK).map_err(spawn_err("mapping the child's stack"))?;
+    if let Some(init) = plan.exec.init.as_mut() {
+        init.payload_stack =
+            Some(ChildStack::new(PAYLOAD_STACK).map_err(spawn_err("mapping the payload's first stack"))?);
+    }
     let dumpable = DumpableGuard::hold();
-    let cloned = {
+    let (cloned, maker) = {
         let _blocked = BlockedSignals::block_all().map_err(spawn_err("blocking signals"))?;
-        child::clone_child(&plan, &stack, clone_flags, true, cgroups.as_ref().and_then(|g| g.v2_fd()))
+        let cloned =
+            child::clone_child(&plan, &stack, clone_flags, true, cgroups.as_ref().and_then(|g| g.v2_fd()))
+                .map_err(|e| SpawnError::new(format!("cloning with flags {ns:?}"), e))?;
+        let maker = match maker_pair {
+            Some(pair) => match netns::Maker::start(pair, &cloned, ctx.userns.is_some()) {
+                Ok(maker) => Some(maker),
+                Err(e) => {
+                    drop(Spawned {
+                        pid: cloned.pid,
+                        pidfd: Some(cloned.pidfd),
+                        stack: Some(stack),
+                        dumpable: None,
+                    });
+                    return Err(SpawnError::new("starting the network namespace's maker", e).into());
+                }
+            },
+            None => None,
+        };
+        (cloned, maker)
     };
-    let cloned = cloned.map_err(|e| SpawnError::new(format!("cloning with flags {ns:?}"), e))?;
     let spawned =
         Spawned { pid: cloned.pid, pidfd: Some(cloned.pidfd), stack: Some(stack), dumpable: Some(dumpable) };
+    // Declared after `spawned`, so dropped (killed and reaped) before it
+    // on an early return: the maker uses the child's pidfd by number.
+    let maker = maker;
     // The child has its own copies of these now.
     drop(err_w);
     drop((stdin.child, stdout.child, stderr.child));
@@ -292,6 +335,9 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
             links = Some(crate::net::setup(net, ns.as_fd(), &path)?);
         }
         File::from(sync_w).write_all(&[1]).map_err(spawn_err("releasing the child"))?;
+    }
+    if let Some(maker) = maker {
+        maker.finish().map_err(spawn_err("reaping the network namespace's maker"))?;
     }
 
     // 5. Wait for the exec.
@@ -404,6 +450,7 @@ fn describe(program: &OsStr, plan: &ChildPlan, step: Step, detail: u32) -> Strin
         Step::SetTimeOffsets => "/proc/self/timens_offsets".into(),
         Step::Exec | Step::ResolveProgram | Step::ExecInit | Step::InitFork => format!("{program:?}"),
         Step::JoinGuest => "the guest's namespaces".into(),
+        Step::CreateNetwork => "the guest's network namespace".into(),
         Step::JoinCgroup => format!("cgroup #{detail}"),
         _ => String::new(),
     }
@@ -437,20 +484,17 @@ mod tests {
             Vec::new(),
             vec![CString::from(c"sh"), CString::from(c"-c")],
             vec![CString::from(c"A=1")],
-            Some((10, 11, 12)),
+            Some((10, 12)),
         );
         assert_eq!(plan.argv.len(), 3);
         assert!(plan.argv[2].is_null());
         let init = plan.init.as_ref().unwrap();
-        let ptrs: Vec<_> = init.argv.iter().map(|c| c.get()).collect();
-        assert_eq!(ptrs.len(), 7);
+        assert_eq!(init.argv.len(), 4);
         let owned =
             |text: &std::ffi::CStr| plan._strings.iter().find(|s| s.as_c_str() == text).unwrap().as_ptr();
-        assert_eq!(ptrs[0], owned(c"vguest-init"));
-        assert_eq!(ptrs[1], owned(c"11"));
-        assert_eq!(ptrs[2], owned(c"12"));
-        assert_eq!(ptrs[3], plan.program.as_ptr());
-        assert_eq!(&ptrs[4..6], &plan.argv[..2]);
-        assert!(ptrs[6].is_null());
+        assert_eq!(init.argv[0], owned(c"vguest-init"));
+        assert_eq!(init.argv[1], owned(c"12"));
+        assert_eq!(init.argv[2], init.pid_text.as_ptr().cast());
+        assert!(init.argv[3].is_null());
     }
 }

@@ -7,21 +7,29 @@ use std::ffi::{CString, c_char};
 use std::num::NonZeroU8;
 use std::os::fd::RawFd;
 
+use crate::sys::stack::ChildStack;
+
 pub(crate) use crate::context::{CapsPlan, CredsPlan};
 
-/// Executing the built-in init image, which then forks the payload.
+/// Executing the built-in init image beside the payload: the spawn
+/// child clones the payload's process, then execs the init, which waits
+/// for it.
 #[derive(Debug)]
 pub(crate) struct InitPlan {
     /// The sealed memfd holding the image.
     pub memfd: RawFd,
-    /// `vguest-init ERRFD STATUSFD PROGRAM ARGV...`, NULL-terminated.
-    /// Slot [`INIT_PROGRAM_SLOT`] is where the child puts the program
-    /// path it resolved.
-    pub argv: Box<[Cell<*const c_char>]>,
+    /// `vguest-init STATUSFD PAYLOAD_PID`, NULL-terminated; the last
+    /// argument points into [`pid_text`](Self::pid_text).
+    pub argv: Box<[*const c_char]>,
+    /// The payload's pid in decimal, NUL-terminated: written by the spawn
+    /// child once it has cloned the payload.
+    pub pid_text: Box<[Cell<u8>; PID_TEXT]>,
+    /// The stack the payload's process starts on (until its exec).
+    pub payload_stack: Option<ChildStack>,
 }
 
-/// Index of the program path in [`InitPlan::argv`].
-pub(crate) const INIT_PROGRAM_SLOT: usize = 3;
+/// Room for a pid in decimal and its NUL.
+pub(crate) const PID_TEXT: usize = 12;
 
 /// The payload's program, argv and environment.
 #[derive(Debug)]
@@ -40,13 +48,13 @@ pub(crate) struct ExecPlan {
 
 impl ExecPlan {
     /// Builds the pointer arrays over `argv` and `envp`, and the init's
-    /// argv when `init` is given as (memfd, errfd, statusfd).
+    /// argv when `init` is given as (memfd, statusfd).
     pub(crate) fn new(
         program: CString,
         search_path: Vec<u8>,
         argv: Vec<CString>,
         envp: Vec<CString>,
-        init: Option<(RawFd, RawFd, RawFd)>,
+        init: Option<(RawFd, RawFd)>,
     ) -> Self {
         fn pointers(strings: &[CString]) -> Vec<*const c_char> {
             strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect()
@@ -55,13 +63,13 @@ impl ExecPlan {
         let envp_ptrs = pointers(&envp);
         let mut strings = argv;
         strings.extend(envp);
-        let init = init.map(|(memfd, errfd, statusfd)| {
-            let head = [CString::from(c"vguest-init"), c_decimal(errfd), c_decimal(statusfd)];
-            let mut ptrs: Vec<*const c_char> = head.iter().map(|s| s.as_ptr()).collect();
-            ptrs.push(program.as_ptr());
-            ptrs.extend(&argv_ptrs);
+        let init = init.map(|(memfd, statusfd)| {
+            let head = [CString::from(c"vguest-init"), c_decimal(statusfd)];
+            let pid_text: Box<[Cell<u8>; PID_TEXT]> = Box::new(std::array::from_fn(|_| Cell::new(0)));
+            let argv =
+                [head[0].as_ptr(), head[1].as_ptr(), pid_text.as_ptr().cast::<c_char>(), std::ptr::null()];
             strings.extend(head);
-            InitPlan { memfd, argv: ptrs.into_iter().map(Cell::new).collect() }
+            InitPlan { memfd, argv: Box::new(argv), pid_text, payload_stack: None }
         });
         // Moving a CString moves only its heap pointer, so the pointers
         // taken above stay valid.
@@ -114,6 +122,9 @@ pub(crate) struct ChildPlan {
     pub netns_fd: RawFd,
     /// Bring up `lo` in a fresh network namespace.
     pub loopback_up: bool,
+    /// A fresh network namespace made beside the child (`netns.rs`), to
+    /// join before the mounts (`.1`: they include a sysfs) or after them.
+    pub netns_maker: Option<(super::netns::ChildNetns, bool)>,
     pub hostname: Option<Vec<u8>>,
     pub domainname: Option<Vec<u8>>,
     /// `mount(2)` propagation flags for `/` in a new mount namespace (0:

@@ -48,6 +48,7 @@ pub mod step {
     pub const INIT_FORK: u32 = 30;
     pub const SECCOMP: u32 = 31;
     pub const JOIN_GUEST: u32 = 32;
+    pub const CREATE_NETWORK: u32 = 33;
 }
 
 /// Encodes a failure record.

@@ -123,3 +123,24 @@ pub(crate) unsafe fn clone_on_stack(
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     Ok(Cloned { pid: ret as libc::pid_t, pidfd })
 }
+
+/// Clones a plain child of the caller (exit signal `SIGCHLD`, as `fork`
+/// makes) that shares the caller's memory and runs `entry(arg)` on the
+/// stack ending at `top`. One raw system call, so the spawn child may
+/// use it; it returns the child's pid or the errno.
+///
+/// # Safety
+///
+/// As for [`clone_on_stack`]: `entry` must follow the post-clone rules,
+/// and `top` must be the top of a mapping that stays mapped, and is used by
+/// nothing else, until the new process execs or exits.
+pub(crate) unsafe fn clone_sharing_memory(
+    top: usize,
+    entry: unsafe extern "C" fn(usize) -> !,
+    arg: usize,
+) -> Result<libc::pid_t, i32> {
+    let flags = (libc::CLONE_VM | libc::SIGCHLD) as usize;
+    // SAFETY: clone(2) with a fresh stack; the caller upholds the rest.
+    let ret = unsafe { spawn_on_stack(nr::CLONE, [flags, top, 0, 0, 0], entry, arg) };
+    if ret < 0 { Err((-ret) as i32) } else { Ok(ret as libc::pid_t) }
+}

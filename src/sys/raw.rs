@@ -182,6 +182,8 @@ pub mod nr {
     pub const IOCTL: usize = 16;
     pub const GETPID: usize = 39;
     pub const SOCKET: usize = 41;
+    pub const SENDMSG: usize = 46;
+    pub const RECVMSG: usize = 47;
     pub const CLONE: usize = 56;
     pub const EXECVE: usize = 59;
     pub const WAIT4: usize = 61;
@@ -238,6 +240,8 @@ pub mod nr {
     pub const IOCTL: usize = 29;
     pub const GETPID: usize = 172;
     pub const SOCKET: usize = 198;
+    pub const SENDMSG: usize = 211;
+    pub const RECVMSG: usize = 212;
     pub const CLONE: usize = 220;
     pub const EXECVE: usize = 221;
     pub const WAIT4: usize = 260;

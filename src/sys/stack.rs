@@ -1,11 +1,25 @@
-//! The stack the spawn child runs on.
+//! The stacks the spawn child (and its helpers) run on.
+//!
+//! A fresh mapping costs a page fault for every page the child touches,
+//! and on virtual machines a fault on newly allocated memory can take tens
+//! of microseconds. So a stack whose child is done goes back to a small
+//! cache and the next spawn reuses it with its pages already present.
 
 use std::io;
 use std::ptr::NonNull;
+use std::sync::Mutex;
+
+/// Stacks kept for reuse, at most [`CACHED`] of them.
+static CACHE: Mutex<Vec<ChildStack>> = Mutex::new(Vec::new());
+
+/// How many finished stacks the cache keeps (a few spawns at once, each
+/// with up to three stacks).
+const CACHED: usize = 8;
 
 /// A private anonymous mapping used as the spawn child's stack, with an
-/// inaccessible guard page at its low end. Unmapped on drop, which the
-/// owner must only let happen once the child has exec'd or exited.
+/// inaccessible guard page at its low end. Returned to the cache or
+/// unmapped on drop, which the owner must only let happen once the child
+/// has exec'd or exited.
 #[derive(Debug)]
 pub(crate) struct ChildStack {
     map: NonNull<u8>,
@@ -18,8 +32,19 @@ pub(crate) struct ChildStack {
 unsafe impl Send for ChildStack {}
 
 impl ChildStack {
-    /// Maps a stack of `len` usable bytes plus one guard page.
+    /// A stack of at least `len` usable bytes: a cached one of that size,
+    /// or a new mapping.
     pub(crate) fn new(len: usize) -> io::Result<Self> {
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = cache.iter().position(|s| s.len == len.next_multiple_of(s.guard)) {
+            return Ok(cache.swap_remove(i));
+        }
+        drop(cache);
+        Self::map(len)
+    }
+
+    /// Maps a stack of `len` usable bytes plus one guard page.
+    fn map(len: usize) -> io::Result<Self> {
         // SAFETY: sysconf has no memory-safety preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
         let len = len.div_ceil(page) * page;
@@ -70,6 +95,15 @@ impl ChildStack {
 
 impl Drop for ChildStack {
     fn drop(&mut self) {
+        if let Ok(mut cache) = CACHE.lock() {
+            if cache.len() < CACHED {
+                // The child is done with it (the owner's promise); the
+                // next one finds its pages present. Stale bytes on a stack
+                // are harmless: nothing reads a frame it did not write.
+                cache.push(ChildStack { map: self.map, len: self.len, guard: self.guard });
+                return;
+            }
+        }
         // SAFETY: unmapping exactly the mapping made in `new`; the owner
         // guarantees the child no longer runs on it.
         unsafe { libc::munmap(self.map.as_ptr().cast(), self.len + self.guard) };
