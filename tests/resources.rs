@@ -505,7 +505,7 @@ fn user_namespace_guest_is_joined_by_the_parent() {
 }
 
 #[test]
-fn a_relative_parent_is_made_beneath_the_callers_groups_and_removed() {
+fn a_relative_parent_is_made_beneath_the_callers_groups_kept_and_removed() {
     if !root_or_skip("parent") {
         return;
     }
@@ -523,6 +523,14 @@ fn a_relative_parent_is_made_beneath_the_callers_groups_and_removed() {
         assert!(p.parent().unwrap().ends_with("rt-pool/inner"), "{p:?}");
     }
     assert!(guest.wait().unwrap().success());
+    // The guest's own groups are gone; the parents stay for later guests
+    // of this process, until it exits or asks for their removal.
+    for p in &paths {
+        assert!(!p.exists(), "{p:?} left behind");
+        assert!(p.parent().unwrap().is_dir(), "{p:?}: parent not kept");
+    }
+    assert!(groups_named(name).is_empty());
+    vguest::resources::remove_empty_parents();
     let left = groups_named("rt-pool");
     assert!(left.is_empty(), "{left:?}");
 }

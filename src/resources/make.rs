@@ -3,15 +3,23 @@
 //!
 //! Intermediate groups (`vguest`, or the components of a configured
 //! parent) that this layer creates carry the extended attribute
-//! `trusted.vguest` (kernfs keeps xattrs on cgroup directories). Any vguest
-//! process removes such a group once it is empty; a group without the mark
-//! (made by an administrator, possibly with limits for all guests) is never
-//! removed. Where the attribute cannot be set, the mark is kept in this
-//! process only. Two spawns racing with a removal are safe: `rmdir` of a
-//! group that still has children fails, and a spawn whose parent vanished
-//! under it (`ENOENT`) creates it again.
+//! `trusted.vguest` (kernfs keeps xattrs on cgroup directories). A group
+//! without the mark (made by an administrator, possibly with limits for
+//! all guests) is never removed. Where the attribute cannot be set, the
+//! mark is kept in this process only.
+//!
+//! Making, marking and removing the `vguest` parent in every hierarchy
+//! for every guest cost as much as the guest's own groups, so a process
+//! keeps the intermediate groups it made or found for its lifetime: later
+//! guests only make their leaves. When the process exits normally
+//! (`exit(3)`, also on return from `main`), or when
+//! [`remove_empty_parents`] is called, every kept group that carries the
+//! mark and is empty is removed, deepest first. Processes racing with a
+//! removal are safe: `rmdir` of a group that still has children fails, and
+//! a spawn whose parent vanished under it (`ENOENT`) forgets what it kept
+//! and creates it again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
@@ -40,6 +48,89 @@ pub(super) fn is_marked(dir: &Path) -> bool {
 
 fn unmark(dir: &Path) {
     MARKED.lock().unwrap_or_else(|e| e.into_inner()).remove(dir);
+}
+
+/// Intermediate groups (and, for v2, the caller's own group) known to
+/// exist, each with the v2 controllers known to be enabled below it.
+static KEPT: Mutex<BTreeMap<PathBuf, BTreeSet<&'static str>>> = Mutex::new(BTreeMap::new());
+
+/// Whether `dir` is known to exist with `controllers` enabled below it.
+fn is_kept(dir: &Path, controllers: &[&'static str]) -> bool {
+    let kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    kept.get(dir).is_some_and(|on| controllers.iter().all(|c| on.contains(c)))
+}
+
+/// Remembers `dir` (with `controllers` enabled below it) until exit.
+fn keep(dir: &Path, controllers: &[&'static str]) {
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    AT_EXIT.call_once(|| {
+        extern "C" fn at_exit() {
+            remove_kept(true);
+        }
+        // SAFETY: `at_exit` is a plain function that never unwinds (it
+        // only ignores errors) and stays valid for the process's life.
+        unsafe { libc::atexit(at_exit) };
+    });
+    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    kept.entry(dir.to_path_buf()).or_default().extend(controllers.iter().copied());
+}
+
+/// Forgets what `plan` kept: a parent vanished (another process removed
+/// it), so the next attempt checks every level again.
+fn forget(plan: &GroupPlan) {
+    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut dir = plan.base.clone();
+    kept.remove(&dir);
+    for c in &plan.between {
+        dir.push(c);
+        kept.remove(&dir);
+    }
+}
+
+/// Removes the kept groups that vguest made and that are empty, deepest
+/// first, and forgets all kept groups. At exit (`at_exit`), a lock held
+/// by another thread is not waited for.
+fn remove_kept(at_exit: bool) {
+    let taken = match at_exit {
+        true => match KEPT.try_lock() {
+            Ok(mut kept) => std::mem::take(&mut *kept),
+            Err(_) => return,
+        },
+        false => std::mem::take(&mut *KEPT.lock().unwrap_or_else(|e| e.into_inner())),
+    };
+    let mut dirs: Vec<PathBuf> = taken.into_keys().collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for dir in dirs {
+        if is_marked(&dir) && fs::remove_dir(&dir).is_ok() {
+            unmark(&dir);
+        }
+    }
+}
+
+/// Removes the intermediate cgroups (`vguest`, or the components of a
+/// [`Resources::parent`](super::Resources::parent)) that vguest made and
+/// that no guest uses any more.
+///
+/// A process keeps the intermediate groups its guests were placed in for
+/// its lifetime, so that later guests make only their own groups; they
+/// are removed when the process exits normally. A long-running program
+/// that is done with guests for a while may call this to remove them
+/// earlier (the next guest makes them again). Groups vguest did not make,
+/// and groups that hold guests (of any process), are left alone.
+///
+/// ```no_run
+/// use vguest::{Command, Guest, Resources};
+///
+/// let mut guest = Guest::builder("job")
+///     .resources(Resources::new().pids_max(64))
+///     .command(Command::new("/bin/true"))
+///     .spawn()?;
+/// guest.wait()?; // removes the guest's own groups
+/// vguest::resources::remove_empty_parents(); // and now `vguest` too
+/// # Ok::<(), vguest::Error>(())
+/// ```
+pub fn remove_empty_parents() {
+    remove_kept(false);
 }
 
 /// Why making one group stopped: a parent vanished under us (try again), or
@@ -110,9 +201,25 @@ fn enable(dir: &Path, controllers: &[&str]) -> Result<(), Stop> {
     })
 }
 
-/// Removes the marked intermediate groups of `plan`, deepest first, up to
-/// the first one that is unmarked, busy or gone.
+/// After a guest's group was removed: its intermediate groups stay if this
+/// process keeps them (it made or found them for its own guests), and are
+/// pruned otherwise (the groups of a guest another process spawned).
+pub(super) fn release(plan: &GroupPlan) {
+    let mut dir = plan.base.clone();
+    let kept = plan.between.iter().all(|c| {
+        dir.push(c);
+        is_kept(&dir, &[])
+    });
+    if !kept {
+        prune(plan);
+    }
+}
+
+/// After a failed creation: removes the marked intermediate groups of
+/// `plan`, deepest first, up to the first one that is unmarked, busy or
+/// gone, and forgets that they were kept.
 pub(super) fn prune(plan: &GroupPlan) {
+    forget(plan);
     let mut dirs = Vec::new();
     let mut dir = plan.base.clone();
     for c in &plan.between {
@@ -132,11 +239,15 @@ pub(super) fn make(plan: &GroupPlan) -> Result<PathBuf, ResourceError> {
     let cpuset_v1 = !plan.v2 && plan.label.split(',').any(|c| c == "cpuset");
     let attempt = || -> Result<PathBuf, Stop> {
         let mut dir = plan.base.clone();
-        if plan.v2 {
+        if plan.v2 && !is_kept(&dir, &plan.enable) {
             enable(&dir, &plan.enable)?;
+            keep(&dir, &plan.enable);
         }
         for c in &plan.between {
             dir.push(c);
+            if is_kept(&dir, &plan.enable) {
+                continue;
+            }
             match fs::create_dir(&dir) {
                 Ok(()) => mark(&dir),
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
@@ -148,6 +259,7 @@ pub(super) fn make(plan: &GroupPlan) -> Result<PathBuf, ResourceError> {
             if plan.v2 {
                 enable(&dir, &plan.enable)?;
             }
+            keep(&dir, &plan.enable);
         }
         let leaf = dir.join(&plan.leaf);
         fs::create_dir(&leaf).map_err(create_err(&leaf))?;
@@ -162,7 +274,10 @@ pub(super) fn make(plan: &GroupPlan) -> Result<PathBuf, ResourceError> {
     loop {
         match attempt() {
             Ok(leaf) => return Ok(leaf),
-            Err(Stop::Vanished) if tries < 8 => tries += 1,
+            Err(Stop::Vanished) if tries < 8 => {
+                forget(plan);
+                tries += 1;
+            }
             Err(Stop::Vanished) => {
                 prune(plan);
                 let source = io::Error::from(ErrorKind::NotFound);

@@ -40,8 +40,12 @@
 //!   statistics alone it uses only what the parent already delegates.
 //! - Groups are removed when the guest ends ([`Guest::wait`]) or its handle
 //!   is dropped, on every failure path of spawn, and never for a detached
-//!   guest. An intermediate `vguest` group is removed once empty if vguest
-//!   created it.
+//!   guest. An intermediate `vguest` group that vguest created is kept
+//!   while the process runs, so later guests make only their own groups
+//!   (making and removing it in every hierarchy for every guest cost as
+//!   much as the guest's groups); it is removed, if empty, when the
+//!   process exits normally, when [`remove_empty_parents`] is called, or
+//!   after a spawn that failed.
 //! - A guest spawned without [`GuestBuilder::resources`] gets no groups.
 //!
 //! [`Guest::wait`]: crate::Guest::wait
@@ -64,6 +68,7 @@ use std::time::Duration;
 
 pub use self::error::ResourceError;
 pub use self::layout::CgroupLayout;
+pub use self::make::remove_empty_parents;
 pub use self::stats::Stats;
 
 use self::layout::Hierarchies;
@@ -281,7 +286,8 @@ impl Resources {
     /// (the guest stays within its creator's limits), an absolute one
     /// beneath each hierarchy's root (such as a delegated
     /// `/system.slice/vguest.service` on cgroup v2). Missing groups on the
-    /// way are created, and removed again once empty.
+    /// way are created; those vguest created are removed once empty, as
+    /// `vguest` is (see the [module](self) documentation).
     ///
     /// ```
     /// let pool = vguest::Resources::new().parent("web-pool");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::error::ResourceError;
 use super::layout::{CgroupLayout, Controller, Hierarchies};
 use super::limits::Limit;
-use super::make::{make, prune};
+use super::make::{make, prune, release};
 use super::placement::{self, GroupPlan, Wanted};
 
 /// How long removal retries `EBUSY` (the kernel may still be releasing the
@@ -151,12 +151,19 @@ impl Cgroups {
                     continue;
                 }
             }
-            let dir = make(&plan)?;
+            let dir = match make(&plan) {
+                Ok(dir) => dir,
+                Err(e) => {
+                    owner.discard();
+                    return Err(e);
+                }
+            };
             let fd = match open_dir(&dir) {
                 Ok(fd) => fd,
                 Err(source) => {
                     let _ = fs::remove_dir(&dir);
                     prune(&plan);
+                    owner.discard();
                     return Err(ResourceError::group("opening", dir, source));
                 }
             };
@@ -166,10 +173,23 @@ impl Cgroups {
             let c = limit.controller();
             // Placement guarantees a group for every controller a limit needs.
             if let Some(g) = owner.groups.iter().find(|g| g.serves(c)) {
-                limit.apply(&g.dir, &g.plan.base, g.plan.v2)?;
+                if let Err(e) = limit.apply(&g.dir, &g.plan.base, g.plan.v2) {
+                    owner.discard();
+                    return Err(e);
+                }
             }
         }
         Ok(owner)
+    }
+
+    /// After a failed creation: removes the groups and the intermediate
+    /// groups made for them, so a spawn that failed leaves nothing.
+    fn discard(&mut self) {
+        let plans: Vec<GroupPlan> = self.groups.iter().map(|g| g.plan.clone()).collect();
+        let _ = self.remove();
+        for plan in &plans {
+            prune(plan);
+        }
     }
 
     /// The groups' directory fds, in join order, each with whether it is
@@ -219,15 +239,16 @@ impl Cgroups {
         Ok(())
     }
 
-    /// Removes every group (and marked parents left empty). Groups that
-    /// could not be removed stay owned, so a later call (or drop) tries
-    /// again; the first error is returned.
+    /// Removes every group; the intermediate groups stay if this process
+    /// keeps them for later guests (see `make.rs`), else marked ones left
+    /// empty go too. Groups that could not be removed stay owned, so a
+    /// later call (or drop) tries again; the first error is returned.
     pub(crate) fn remove(&mut self) -> Result<(), ResourceError> {
         let mut first = None;
         let mut kept = Vec::new();
         for g in self.groups.drain(..) {
             match remove_tree(&g.dir) {
-                Ok(()) => prune(&g.plan),
+                Ok(()) => release(&g.plan),
                 Err(source) => {
                     first.get_or_insert(ResourceError::group("removing", &g.dir, source));
                     kept.push(g);
@@ -327,6 +348,10 @@ mod tests {
         owner.remove().unwrap();
         for p in &paths {
             assert!(!p.exists(), "{p:?}");
+            assert!(p.parent().unwrap().exists(), "{p:?}: the parent is kept for later guests");
+        }
+        crate::resources::remove_empty_parents();
+        for p in &paths {
             assert!(!p.parent().unwrap().exists(), "{p:?} parent");
         }
         assert!(root.join("memory/process_api/abc").exists(), "the caller's own group stays");
