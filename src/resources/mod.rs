@@ -13,10 +13,14 @@
 //! another [`Resources::parent`]). It writes the limits, and the guest's first
 //! process is in its groups before the payload runs: the kernel places it
 //! with `CLONE_INTO_CGROUP` where there is a v2 group (`clone(2)`), and it
-//! joins the v1 groups itself as its first step (with a user namespace,
-//! the parent moves it during the spawn handshake, since its new
-//! credentials may not write to the host's cgroup files). The guest then
-//! gets its own cgroup namespace and sees its group as `/`.
+//! joins the v1 groups itself just before its exec: the parent makes them,
+//! with their limits, while the child builds the guest's mount table, and
+//! passes their directory fds to it (so the kernel memory of those mounts
+//! is charged to the caller's memory group, not the guest's). With a user
+//! namespace all groups are made before the clone and the parent moves the
+//! child during the spawn handshake, since its new credentials may not
+//! write to the host's cgroup files. The guest then gets its own cgroup
+//! namespace and sees its group as `/`.
 //!
 //! On a hybrid host the v1 controllers carry the limits and the v2 mount,
 //! which needs no controller for it, tracks membership: `cgroup.kill`
@@ -299,8 +303,10 @@ impl Resources {
     }
 }
 
-/// Checks `r` and creates the groups for a guest called `name`.
-pub(crate) fn create(r: &Resources, name: &str) -> Result<Cgroups, ResourceError> {
+/// Checks `r` and creates the groups for a guest called `name`; with
+/// `defer_v1`, the v1 groups only when [`Cgroups::create_pending`] is
+/// called.
+pub(crate) fn create(r: &Resources, name: &str, defer_v1: bool) -> Result<Cgroups, ResourceError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let limits = limits::check(r)?;
     if let Some(parent) = &r.parent {
@@ -313,5 +319,5 @@ pub(crate) fn create(r: &Resources, name: &str) -> Result<Cgroups, ResourceError
     // Names repeat (one builder spawned many times, even at once): the
     // spawner's pid and a counter make the leaf unique.
     let leaf = format!("{name}.{}.{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-    Cgroups::create(hier, &own, &limits, &limits::wanted(&limits), r.parent.as_deref(), &leaf)
+    Cgroups::create(hier, &own, &limits, &limits::wanted(&limits), r.parent.as_deref(), &leaf, defer_v1)
 }

@@ -60,6 +60,10 @@ impl Group {
 pub(crate) struct Cgroups {
     pub(crate) layout: CgroupLayout,
     groups: Vec<Group>,
+    /// v1 groups to make later ([`Cgroups::create_pending`]), with their
+    /// limits: the spawn makes them while the child builds its mounts.
+    pending: Vec<GroupPlan>,
+    pending_limits: Vec<Limit>,
     detached: bool,
 }
 
@@ -124,6 +128,9 @@ impl Cgroups {
     /// table and the caller's own groups (`own`, the text of
     /// `/proc/self/cgroup`), creates them, writes the limits. On failure
     /// everything made so far is removed.
+    ///
+    /// With `defer_v1`, the v1 groups (and their limits) are only planned:
+    /// [`Cgroups::create_pending`] makes them.
     pub(crate) fn create(
         hier: &Hierarchies,
         own: &str,
@@ -131,10 +138,17 @@ impl Cgroups {
         wanted: &Wanted,
         parent: Option<&Path>,
         leaf: &str,
+        defer_v1: bool,
     ) -> Result<Cgroups, ResourceError> {
         let layout = hier.layout().ok_or(ResourceError::NoCgroupFs)?;
         let plans = placement::place(hier, own, wanted, parent, leaf)?;
-        let mut owner = Cgroups { layout, groups: Vec::with_capacity(plans.len()), detached: false };
+        let mut owner = Cgroups {
+            layout,
+            groups: Vec::with_capacity(plans.len()),
+            pending: Vec::new(),
+            pending_limits: Vec::new(),
+            detached: false,
+        };
         for mut plan in plans {
             if !plan.fallback.is_empty() {
                 // The v2 group comes first and exists by now: keep the v1
@@ -150,6 +164,10 @@ impl Cgroups {
                 if plan.serves.is_empty() {
                     continue;
                 }
+            }
+            if defer_v1 && !plan.v2 {
+                owner.pending.push(plan);
+                continue;
             }
             let dir = match make(&plan) {
                 Ok(dir) => dir,
@@ -177,9 +195,55 @@ impl Cgroups {
                     owner.discard();
                     return Err(e);
                 }
+            } else if owner.pending.iter().any(|p| p.serves.contains(&c)) {
+                owner.pending_limits.push(limit.clone());
             }
         }
         Ok(owner)
+    }
+
+    /// Whether v1 groups wait for [`Cgroups::create_pending`].
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// How many groups [`Cgroups::create_pending`] will make.
+    pub(crate) fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Makes the deferred v1 groups and writes their limits; returns their
+    /// directory fds in join order. On failure everything is removed, as
+    /// for a failed [`Cgroups::create`].
+    pub(crate) fn create_pending(&mut self) -> Result<Vec<RawFd>, ResourceError> {
+        let first = self.groups.len();
+        for plan in std::mem::take(&mut self.pending) {
+            let made = make(&plan).and_then(|dir| match open_dir(&dir) {
+                Ok(fd) => Ok(Group { plan: plan.clone(), dir, fd }),
+                Err(source) => {
+                    let _ = fs::remove_dir(&dir);
+                    prune(&plan);
+                    Err(ResourceError::group("opening", dir, source))
+                }
+            });
+            match made {
+                Ok(group) => self.groups.push(group),
+                Err(e) => {
+                    self.discard();
+                    return Err(e);
+                }
+            }
+        }
+        for limit in std::mem::take(&mut self.pending_limits) {
+            let c = limit.controller();
+            if let Some(g) = self.groups[first..].iter().find(|g| g.serves(c)) {
+                if let Err(e) = limit.apply(&g.dir, &g.plan.base, g.plan.v2) {
+                    self.discard();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.groups[first..].iter().map(|g| g.fd.as_raw_fd()).collect())
     }
 
     /// After a failed creation: removes the groups and the intermediate
@@ -262,7 +326,7 @@ impl Cgroups {
     /// Groups of a guest another process spawned, found by
     /// [`Cgroups::adopt`]: kept on drop.
     pub(super) fn adopted(layout: CgroupLayout, groups: Vec<Group>) -> Cgroups {
-        Cgroups { layout, groups, detached: true }
+        Cgroups { layout, groups, pending: Vec::new(), pending_limits: Vec::new(), detached: true }
     }
 
     /// Leaves the groups in place (for a detached guest).
@@ -321,7 +385,8 @@ mod tests {
         // The fake cpuset groups lack the files the kernel would give them,
         // so setting up `vguest` fails half way: a typed error, and nothing
         // of ours is left in any hierarchy.
-        let err = Cgroups::create(&hier, OWN, &limits, &limits::wanted(&limits), None, "g.1.0").unwrap_err();
+        let err =
+            Cgroups::create(&hier, OWN, &limits, &limits::wanted(&limits), None, "g.1.0", false).unwrap_err();
         assert!(matches!(err, ResourceError::Create { .. }), "{err}");
         assert!(!root.join("memory/process_api/abc/vguest").exists());
         assert!(!root.join("cpuset/vguest").exists(), "marked empty parent removed");
@@ -331,7 +396,7 @@ mod tests {
         let res = Resources::new().memory_max(32 << 20).pids_max(64);
         let limits = limits::check(&res).unwrap();
         let mut owner =
-            Cgroups::create(&hier, OWN, &limits, &limits::wanted(&limits), None, "g.1.1").unwrap();
+            Cgroups::create(&hier, OWN, &limits, &limits::wanted(&limits), None, "g.1.1", false).unwrap();
         let paths: Vec<PathBuf> = owner.paths().map(Path::to_path_buf).collect();
         assert_eq!(paths[0], root.join("unified/vguest/g.1.1"));
         assert_eq!(owner.v2_fd(), Some(owner.dir_fds()[0].0));
@@ -359,6 +424,44 @@ mod tests {
     }
 
     #[test]
+    fn deferred_v1_groups_are_made_with_their_limits_later() {
+        let root = temp("deferred");
+        hybrid_tree(&root);
+        let hier = Hierarchies::parse(&hybrid_mountinfo(&root));
+        let res = Resources::new().memory_max(32 << 20).pids_max(64);
+        let limits = limits::check(&res).unwrap();
+        let mut owner =
+            Cgroups::create(&hier, OWN, &limits, &limits::wanted(&limits), None, "g.4.0", true).unwrap();
+        // Only the v2 group exists at the clone (for CLONE_INTO_CGROUP).
+        assert_eq!(owner.paths().collect::<Vec<_>>(), [root.join("unified/vguest/g.4.0").as_path()]);
+        assert_eq!(owner.dir_fds().len(), 1);
+        assert!(owner.has_pending());
+        let count = owner.pending_count();
+        let mem = root.join("memory/process_api/abc/vguest/g.4.0");
+        let pids = root.join("pids/vguest/g.4.0");
+        assert!(!mem.exists() && !pids.exists());
+        let fds = owner.create_pending().unwrap();
+        assert_eq!(fds.len(), count);
+        assert!(!owner.has_pending());
+        assert_eq!(owner.dir_fds().len(), 1 + count);
+        assert_eq!(&owner.dir_fds()[1..].iter().map(|d| d.0).collect::<Vec<_>>(), &fds);
+        assert_eq!(fs::read_to_string(mem.join("memory.limit_in_bytes")).unwrap(), "33554432");
+        assert_eq!(fs::read_to_string(pids.join("pids.max")).unwrap(), "64");
+        let paths: Vec<PathBuf> = owner.paths().map(Path::to_path_buf).collect();
+        for p in &paths {
+            for f in fs::read_dir(p).unwrap().flatten() {
+                fs::remove_file(f.path()).unwrap();
+            }
+        }
+        owner.remove().unwrap();
+        crate::resources::remove_empty_parents();
+        for p in &paths {
+            assert!(!p.exists() && !p.parent().unwrap().exists(), "{p:?}");
+        }
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
     fn unmarked_parents_and_foreign_groups_stay() {
         let root = temp("unmarked");
         hybrid_tree(&root);
@@ -366,7 +469,7 @@ mod tests {
         fs::create_dir_all(root.join("pids/vguest/other")).unwrap();
         let hier = Hierarchies::parse(&hybrid_mountinfo(&root));
         let wanted = Wanted { hard: [Controller::Pids].into(), soft: Default::default() };
-        let mut owner = Cgroups::create(&hier, OWN, &[], &wanted, None, "g.2.0").unwrap();
+        let mut owner = Cgroups::create(&hier, OWN, &[], &wanted, None, "g.2.0", false).unwrap();
         owner.remove().unwrap();
         assert!(root.join("pids/vguest/other").exists());
         assert!(!root.join("pids/vguest/g.2.0").exists());
@@ -386,9 +489,16 @@ mod tests {
         let hier = Hierarchies::parse(&crate::resources::layout::tests::v2_mountinfo(&root));
         let res = Resources::new().memory_max(64 << 20).cpu_weight(50);
         let limits = limits::check(&res).unwrap();
-        let mut owner =
-            Cgroups::create(&hier, "0::/user.slice/app\n", &limits, &limits::wanted(&limits), None, "g.3.0")
-                .unwrap();
+        let mut owner = Cgroups::create(
+            &hier,
+            "0::/user.slice/app\n",
+            &limits,
+            &limits::wanted(&limits),
+            None,
+            "g.3.0",
+            false,
+        )
+        .unwrap();
         assert_eq!(owner.layout, CgroupLayout::V2);
         let leaf = own.join("vguest/g.3.0");
         assert_eq!(owner.paths().collect::<Vec<_>>(), [leaf.as_path()]);
@@ -428,7 +538,7 @@ mod tests {
         let wanted =
             Wanted { hard: Default::default(), soft: [Controller::Freezer, Controller::Pids].into() };
         let leaf = format!("rt-unit-v1.{}", std::process::id());
-        let mut owner = Cgroups::create(&hier, &own, &[], &wanted, None, &leaf).unwrap();
+        let mut owner = Cgroups::create(&hier, &own, &[], &wanted, None, &leaf, false).unwrap();
         assert_eq!(owner.layout, CgroupLayout::V1);
         let mut child = std::process::Command::new("/bin/sh")
             .args(["-c", "read x; sleep 1000 & sleep 1000 & wait"])

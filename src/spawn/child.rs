@@ -20,7 +20,7 @@
 use core::convert::Infallible;
 use core::ffi::{CStr, c_char};
 
-use super::plan::{ChildPlan, PID_TEXT};
+use super::plan::{ChildPlan, LateCgroups, PID_TEXT};
 use super::wire::{self, step};
 use crate::sys::call::{self, Errno};
 use crate::sys::clone::{Cloned, NOT_PLACED, clone_on_stack, clone_sharing_memory};
@@ -90,6 +90,9 @@ fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
     if let Some((netns, _)) = plan.netns_maker {
         let _ = call::close(netns.peer);
     }
+    if let Some(late) = plan.late_cgroups {
+        let _ = call::close(late.peer);
+    }
     if plan.sync_fd >= 0 {
         child_wait_for_parent(plan.sync_fd)?;
     }
@@ -130,6 +133,9 @@ fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
     if let Some((netns, false)) = plan.netns_maker {
         super::netns::child_join(netns.sock)?;
     }
+    if let Some(late) = &plan.late_cgroups {
+        child_join_late(plan, late)?;
+    }
     for (i, (resource, limit)) in plan.rlimits.iter().enumerate() {
         call::setrlimit(*resource, limit).at(step::SET_RLIMIT, i as u32)?;
     }
@@ -167,18 +173,7 @@ fn child_namespaces(plan: &ChildPlan, placed: bool) -> Result<(), Failure> {
         if placed && i == 0 {
             continue;
         }
-        // This process has one thread, so moving the thread moves it. On
-        // v1, moving the calling thread ("0" to `tasks`) skips the global
-        // threadgroup lock whose first writer after a quiet spell waits
-        // for an RCU grace period (milliseconds); `cgroup.procs` takes it.
-        // v2 allows threads only in threaded subtrees: `cgroup.procs`.
-        let file = if v2 { c"cgroup.procs" } else { c"tasks" };
-        let fd = call::openat(dir, file, libc::O_WRONLY | libc::O_CLOEXEC, 0)
-            .at(step::JOIN_CGROUP, i as u32)? as i32;
-        // "0" means the writing process (cgroups(7)).
-        let joined = call::write_all(fd, b"0").at(step::JOIN_CGROUP, i as u32);
-        let _ = call::close(fd);
-        joined?;
+        join_group(dir, v2, i as u32)?;
     }
     if let Some(join) = &plan.join {
         // One atomic setns(2) with a pidfd (Linux 5.8): the user
@@ -188,7 +183,7 @@ fn child_namespaces(plan: &ChildPlan, placed: bool) -> Result<(), Failure> {
             call::setns(join.time_fd, libc::CLONE_NEWTIME).at(step::JOIN_GUEST, 1)?;
         }
     }
-    if plan.unshare_cgroup {
+    if plan.unshare_cgroup && plan.late_cgroups.is_none() {
         call::unshare(libc::CLONE_NEWCGROUP).at(step::UNSHARE_CGROUP, 0)?;
     }
     if let Some(offsets) = &plan.time_offsets {
@@ -206,6 +201,51 @@ fn child_namespaces(plan: &ChildPlan, placed: bool) -> Result<(), Failure> {
     if plan.loopback_up {
         // Two ioctls on a socket: cheaper than a netlink exchange.
         call::link_up(b"lo").at(step::LOOPBACK_UP, 0)?;
+    }
+    Ok(())
+}
+
+/// Moves this process into the group whose directory fd is `dir`.
+fn join_group(dir: i32, v2: bool, index: u32) -> Result<(), Failure> {
+    // This process has one thread, so moving the thread moves it. On v1,
+    // moving the calling thread ("0" to `tasks`) skips the global
+    // threadgroup lock whose first writer after a quiet spell waits for an
+    // RCU grace period (milliseconds); `cgroup.procs` takes it. v2 allows
+    // threads only in threaded subtrees: `cgroup.procs`.
+    let file = if v2 { c"cgroup.procs" } else { c"tasks" };
+    let fd =
+        call::openat(dir, file, libc::O_WRONLY | libc::O_CLOEXEC, 0).at(step::JOIN_CGROUP, index)? as i32;
+    // "0" means the writing process (cgroups(7)).
+    let joined = call::write_all(fd, b"0").at(step::JOIN_CGROUP, index);
+    let _ = call::close(fd);
+    joined
+}
+
+/// Joins the groups the parent made after the clone (their fds arrive on
+/// the socket, one per message), then creates the cgroup namespace, which
+/// must come after every join (with `nsdelegate`, a process may not move
+/// itself across the boundary of a cgroup namespace it is in).
+fn child_join_late(plan: &ChildPlan, late: &LateCgroups) -> Result<(), Failure> {
+    for i in 0..late.count {
+        let index = late.first_index + i;
+        let mut byte = [0u8; 1];
+        let (got, fd) = loop {
+            match call::recv_with_fd(late.sock, &mut byte) {
+                Err(libc::EINTR) => continue,
+                other => break other.at(step::JOIN_CGROUP, index)?,
+            }
+        };
+        if got == 0 || fd < 0 {
+            // The parent went away, or sent no fd.
+            return Err(Failure(step::JOIN_CGROUP, libc::EPIPE, index));
+        }
+        let joined = join_group(fd, false, index);
+        let _ = call::close(fd);
+        joined?;
+    }
+    let _ = call::close(late.sock);
+    if plan.unshare_cgroup {
+        call::unshare(libc::CLONE_NEWCGROUP).at(step::UNSHARE_CGROUP, 0)?;
     }
     Ok(())
 }

@@ -150,6 +150,7 @@ pub(crate) fn exec(
         netns_fd: -1,
         loopback_up: false,
         netns_maker: None,
+        late_cgroups: None,
         hostname: None,
         domainname: None,
         mount_propagation: 0,

@@ -68,6 +68,14 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((above_stdio(r)?, above_stdio(w)?))
 }
 
+/// A close-on-exec `SOCK_SEQPACKET` pair for passing fds to the child,
+/// both ends above stdio.
+pub(crate) fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
+    Ok((above_stdio(a)?, above_stdio(b)?))
+}
+
 fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
@@ -200,9 +208,15 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     let use_init = ns.contains(Namespaces::PID) && b.init == Init::Builtin;
     // The guest's groups, with their limits; removed again if anything
     // below fails (dropped after `spawned`, so after the child is reaped).
-    let cgroups = match &b.resources {
-        Some(r) => Some(resources::create(r, &b.name)?),
+    // Without a user namespace the child joins its groups itself, so the
+    // v1 groups can be made after the clone, while it builds its mounts.
+    let mut cgroups = match &b.resources {
+        Some(r) => Some(resources::create(r, &b.name, ctx.userns.is_none())?),
         None => None,
+    };
+    let late_pair = match cgroups.as_ref().is_some_and(|g| g.has_pending()) {
+        true => Some(seqpacket_pair().map_err(spawn_err("creating the cgroups' socket pair"))?),
+        false => None,
     };
     // A namespace from a pool exists already: its links are made now,
     // before there is a process to wait on them.
@@ -249,6 +263,15 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
             _ => Vec::new(),
         },
         into_cgroup: ctx.userns.is_none() && cgroups.as_ref().is_some_and(|g| g.v2_fd().is_some()),
+        late_cgroups: match (&late_pair, &cgroups) {
+            (Some((ours, theirs)), Some(groups)) => Some(plan::LateCgroups {
+                sock: theirs.as_raw_fd(),
+                peer: ours.as_raw_fd(),
+                count: groups.pending_count() as u32,
+                first_index: groups.groups().len() as u32,
+            }),
+            _ => None,
+        },
         unshare_cgroup: ns.contains(Namespaces::CGROUP),
         time_offsets: None,
         netns_fd: net.as_ref().and_then(|n| n.join_fd()).unwrap_or(-1),
@@ -335,6 +358,15 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
             links = Some(crate::net::setup(net, ns.as_fd(), &path)?);
         }
         File::from(sync_w).write_all(&[1]).map_err(spawn_err("releasing the child"))?;
+    }
+    // The v1 groups, made while the child builds its mounts; it joins
+    // them once their fds arrive. Should it have failed meanwhile, the
+    // sends fail and its report waits on the error pipe.
+    if let (Some((ours, theirs)), Some(groups)) = (late_pair, cgroups.as_mut()) {
+        drop(theirs);
+        for fd in groups.create_pending()? {
+            let _ = crate::sys::call::send_with_fd(ours.as_raw_fd(), &[1], fd);
+        }
     }
     if let Some(maker) = maker {
         maker.finish().map_err(spawn_err("reaping the network namespace's maker"))?;

@@ -29,8 +29,6 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
-
 use super::child::{At, Failure};
 use super::wire::{self, step};
 use crate::sys::call;
@@ -130,9 +128,8 @@ pub(crate) struct MakerPair {
 impl MakerPair {
     /// A close-on-exec `SOCK_SEQPACKET` pair, both ends above stdio.
     pub(crate) fn new() -> io::Result<MakerPair> {
-        let (ours, theirs) =
-            socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
-        Ok(MakerPair { ours: super::above_stdio(ours)?, theirs: super::above_stdio(theirs)? })
+        let (ours, theirs) = super::seqpacket_pair()?;
+        Ok(MakerPair { ours, theirs })
     }
 
     /// The child's ends, for its plan: the one to receive on, and the

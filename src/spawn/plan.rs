@@ -113,6 +113,9 @@ pub(crate) struct ChildPlan {
     /// Whether the kernel was asked to place the child with
     /// `CLONE_INTO_CGROUP` (into `cgroup_dirs[0]`).
     pub into_cgroup: bool,
+    /// v1 groups the parent makes while the child builds its mounts,
+    /// joined after them.
+    pub late_cgroups: Option<LateCgroups>,
     /// Create a cgroup namespace after joining the cgroups.
     pub unshare_cgroup: bool,
     /// Contents for `/proc/self/timens_offsets`, if a time namespace is
@@ -146,6 +149,24 @@ pub(crate) struct ChildPlan {
     pub exec: ExecPlan,
     /// Join a running guest's namespaces instead of creating any.
     pub join: Option<JoinPlan>,
+}
+
+/// Groups that do not exist yet at the clone: the parent makes them (the
+/// v1 hierarchies' groups and limits, see `Cgroups::create_pending`) while
+/// the child builds its mount table, and sends their directory fds, one
+/// per message, on a `SOCK_SEQPACKET` pair.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LateCgroups {
+    /// The child's end.
+    pub sock: RawFd,
+    /// The parent's end, inherited by the clone; the child closes it first
+    /// thing, so that it sees end of file if the parent goes away.
+    pub peer: RawFd,
+    /// How many fds arrive.
+    pub count: u32,
+    /// Index of the first of them among all the guest's groups (for the
+    /// `JoinCgroup` error's subject).
+    pub first_index: u32,
 }
 
 /// The namespaces of a running guest to enter with `setns(2)`.
