@@ -66,10 +66,9 @@ pub(crate) struct Maker {
 }
 
 impl Maker {
-    /// Starts the maker for the spawn child `child` (a pidfd); returns it
-    /// and the child's end of the socket pair, which the spawn child must
-    /// already have in its own file table, so the pair is made first with
-    /// [`Maker::pair`].
+    /// Starts the maker for the spawn child `child`, which inherited its
+    /// end of `pair` (made with [`MakerPair::new`] before the clone); the
+    /// parent's copy of that end is closed here.
     ///
     /// With `user_namespace`, the maker joins the child's user namespace
     /// before creating the network namespace.
@@ -101,8 +100,10 @@ impl Maker {
     /// the child. Should it have died without sending, the child reads end
     /// of file when the socket closes here, and reports that.
     pub(crate) fn finish(mut self) -> io::Result<()> {
-        let pidfd = self.pidfd.take().expect("reaped only once");
-        pidfd::waitid(pidfd.as_fd(), false).map(|_| ())
+        match self.pidfd.take() {
+            Some(pidfd) => pidfd::waitid(pidfd.as_fd(), false).map(|_| ()),
+            None => Ok(()),
+        }
     }
 }
 
