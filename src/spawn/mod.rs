@@ -195,7 +195,9 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     let net_parent = net.as_ref().is_some_and(|n| n.needs_parent());
     // A fresh namespace with only `lo` is made beside the child, on
     // another CPU, while the child builds its mount table (`netns.rs`).
-    let maker_pair = match ns.contains(Namespaces::NET) && !net_parent {
+    // Without a mount table to build, the child would only wait for it:
+    // the clone makes it then, which is cheaper than a helper.
+    let maker_pair = match ns.contains(Namespaces::NET) && !net_parent && b.filesystem.is_some() {
         true => {
             Some(netns::MakerPair::new().map_err(spawn_err("creating the network namespace's socket pair"))?)
         }
