@@ -282,6 +282,12 @@ fn bad_input_gives_typed_errors_and_leaves_nothing() {
         e.step() == Some(Step::Exec) && e.raw_os_error() == Some(libc::ENOENT)
     });
     assert!(err.to_string().contains("/no/such/program"), "{err}");
+    // With a time namespace the init forks the payload (the payload's
+    // process may not share memory then): its failed exec is reported too.
+    let timed = Guest::builder("bad").context(Context::new().uptime_from_zero());
+    expect_spawn_error(timed.command(Command::new("/no/such/program")), |e| {
+        e.step() == Some(Step::Exec) && e.raw_os_error() == Some(libc::ENOENT)
+    });
     expect_spawn_error(Guest::builder("bad").command(Command::new("no-such-program-in-path")), |e| {
         e.step() == Some(Step::ResolveProgram) && e.raw_os_error() == Some(libc::ENOENT)
     });

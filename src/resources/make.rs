@@ -88,22 +88,32 @@ fn forget(plan: &GroupPlan) {
 }
 
 /// Removes the kept groups that vguest made and that are empty, deepest
-/// first, and forgets all kept groups. At exit (`at_exit`), a lock held
-/// by another thread is not waited for.
+/// first. Those still in use stay kept (for the next call, or exit); the
+/// others are forgotten. At exit (`at_exit`), a lock held by another
+/// thread is not waited for.
 fn remove_kept(at_exit: bool) {
-    let taken = match at_exit {
+    // Held throughout, so that two callers never see half of the work.
+    let mut kept = match at_exit {
         true => match KEPT.try_lock() {
-            Ok(mut kept) => std::mem::take(&mut *kept),
+            Ok(kept) => kept,
             Err(_) => return,
         },
-        false => std::mem::take(&mut *KEPT.lock().unwrap_or_else(|e| e.into_inner())),
+        false => KEPT.lock().unwrap_or_else(|e| e.into_inner()),
     };
-    let mut dirs: Vec<PathBuf> = taken.into_keys().collect();
+    let mut dirs: Vec<PathBuf> = kept.keys().cloned().collect();
     dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
     for dir in dirs {
-        if is_marked(&dir) && fs::remove_dir(&dir).is_ok() {
-            unmark(&dir);
+        if !is_marked(&dir) {
+            kept.remove(&dir);
+            continue;
         }
+        match fs::remove_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(_) => continue,
+        }
+        unmark(&dir);
+        kept.remove(&dir);
     }
 }
 

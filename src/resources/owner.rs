@@ -350,6 +350,11 @@ mod tests {
     use crate::resources::layout::tests::hybrid_mountinfo;
     use crate::resources::limits;
 
+    /// Tests that check which intermediate groups are kept, and call
+    /// `remove_empty_parents` (which works on every test's kept groups),
+    /// run one at a time.
+    static KEPT_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     fn temp(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("vguest-owner-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -377,6 +382,7 @@ mod tests {
 
     #[test]
     fn creates_limits_and_removes_everything_it_made() {
+        let _serial = KEPT_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let root = temp("create");
         hybrid_tree(&root);
         let hier = Hierarchies::parse(&hybrid_mountinfo(&root));
@@ -425,6 +431,7 @@ mod tests {
 
     #[test]
     fn deferred_v1_groups_are_made_with_their_limits_later() {
+        let _serial = KEPT_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let root = temp("deferred");
         hybrid_tree(&root);
         let hier = Hierarchies::parse(&hybrid_mountinfo(&root));

@@ -20,7 +20,7 @@
 use core::convert::Infallible;
 use core::ffi::{CStr, c_char};
 
-use super::plan::{ChildPlan, LateCgroups, PID_TEXT};
+use super::plan::{ChildPlan, INIT_PROGRAM_SLOT, LateCgroups, PID_TEXT};
 use super::wire::{self, step};
 use crate::sys::call::{self, Errno};
 use crate::sys::clone::{Cloned, NOT_PLACED, clone_on_stack, clone_sharing_memory};
@@ -315,27 +315,41 @@ fn child_exec(plan: &ChildPlan) -> Result<Infallible, Failure> {
     let start =
         PayloadStart { path, argv: exec.argv.as_ptr(), envp: exec.envp.as_ptr(), err_fd: plan.err_fd };
     let Some(init) = &exec.init else { start_payload(&start) };
-    let Some(stack) = &init.payload_stack else {
-        return Err(Failure(step::INIT_FORK, libc::EINVAL, 0));
-    };
-    // SAFETY: `payload_main` follows the post-clone rules (one sigprocmask,
-    // the execve, a failure record, exit_group). `start` and `buf` lie in
-    // this frame of the spawn child's stack, which stays mapped and
-    // untouched until the parent sees the error pipe close, and that needs
-    // the payload's exec (the pipe is close-on-exec in it); the payload's
-    // stack is the plan's and lives as long.
-    let pid =
-        unsafe { clone_sharing_memory(stack.top() as usize, payload_main, &start as *const _ as usize) }
-            .at(step::INIT_FORK, 0)?;
-    write_decimal(&init.pid_text, pid as u32);
+    if let Some(slot) = init.argv.get(INIT_PROGRAM_SLOT) {
+        slot.set(path);
+    }
+    if plan.time_offsets.is_some() {
+        // A process entering a new time namespace may not share memory
+        // (clone(2), EINVAL): the init forks the payload, and needs the
+        // error pipe across its exec to report the payload's failed exec.
+        write_decimal(&init.pid_text, 0);
+        call::set_fd_flags(plan.err_fd, 0).at(step::EXEC_INIT, 0)?;
+    } else {
+        let Some(stack) = &init.payload_stack else {
+            return Err(Failure(step::INIT_FORK, libc::EINVAL, 0));
+        };
+        // SAFETY: `payload_main` follows the post-clone rules (one
+        // sigprocmask, the execve, a failure record, exit_group). `start`
+        // and `buf` lie in this frame of the spawn child's stack, which
+        // stays mapped and untouched until the parent sees the error pipe
+        // close, and that needs the payload's exec (the pipe is
+        // close-on-exec in it); the payload's stack is the plan's and lives
+        // as long.
+        let pid =
+            unsafe { clone_sharing_memory(stack.top() as usize, payload_main, &start as *const _ as usize) }
+                .at(step::INIT_FORK, 0)?;
+        write_decimal(&init.pid_text, pid as u32);
+    }
     // The init needs its status pipe across its exec; it marks it
-    // close-on-exec again. The error pipe stays close-on-exec: end of file
-    // on it now means both execs succeeded. Should the init's exec fail,
-    // the parent kills this process, the PID namespace's init, and the
-    // payload with it.
+    // close-on-exec again. Unless the init forks the payload, the error
+    // pipe stays close-on-exec: end of file on it then means both execs
+    // succeeded. Should the init's exec fail, the parent kills this
+    // process, the PID namespace's init, and the payload with it.
     call::set_fd_flags(plan.status_fd, 0).at(step::EXEC_INIT, 0)?;
     // Signals stay blocked: the init waits for them synchronously.
-    let err = call::fexecve(init.memfd, init.argv.as_ptr(), exec.envp.as_ptr());
+    let argv = init.argv.as_ptr().cast::<*const c_char>();
+    let err = call::fexecve(init.memfd, argv, exec.envp.as_ptr());
+    let _ = call::set_fd_flags(plan.err_fd, libc::FD_CLOEXEC);
     Err(Failure(step::EXEC_INIT, err, 0))
 }
 

@@ -247,7 +247,7 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     let init_fds = match &status {
         Some((_, status_w)) => {
             let memfd = memfd::init_image().map_err(spawn_err("loading the built-in init"))?;
-            Some((memfd.as_raw_fd(), status_w.as_raw_fd()))
+            Some((memfd.as_raw_fd(), err_w.as_raw_fd(), status_w.as_raw_fd()))
         }
         None => None,
     };
@@ -518,17 +518,21 @@ mod tests {
             Vec::new(),
             vec![CString::from(c"sh"), CString::from(c"-c")],
             vec![CString::from(c"A=1")],
-            Some((10, 12)),
+            Some((10, 11, 12)),
         );
         assert_eq!(plan.argv.len(), 3);
         assert!(plan.argv[2].is_null());
         let init = plan.init.as_ref().unwrap();
-        assert_eq!(init.argv.len(), 4);
+        let ptrs: Vec<_> = init.argv.iter().map(|c| c.get()).collect();
+        assert_eq!(ptrs.len(), 8);
         let owned =
             |text: &std::ffi::CStr| plan._strings.iter().find(|s| s.as_c_str() == text).unwrap().as_ptr();
-        assert_eq!(init.argv[0], owned(c"vguest-init"));
-        assert_eq!(init.argv[1], owned(c"12"));
-        assert_eq!(init.argv[2], init.pid_text.as_ptr().cast());
-        assert!(init.argv[3].is_null());
+        assert_eq!(ptrs[0], owned(c"vguest-init"));
+        assert_eq!(ptrs[1], owned(c"12"));
+        assert_eq!(ptrs[2], init.pid_text.as_ptr().cast());
+        assert_eq!(ptrs[3], owned(c"11"));
+        assert_eq!(ptrs[plan::INIT_PROGRAM_SLOT], plan.program.as_ptr());
+        assert_eq!(&ptrs[5..7], &plan.argv[..2]);
+        assert!(ptrs[7].is_null());
     }
 }

@@ -18,15 +18,20 @@ pub(crate) use crate::context::{CapsPlan, CredsPlan};
 pub(crate) struct InitPlan {
     /// The sealed memfd holding the image.
     pub memfd: RawFd,
-    /// `vguest-init STATUSFD PAYLOAD_PID`, NULL-terminated; the last
-    /// argument points into [`pid_text`](Self::pid_text).
-    pub argv: Box<[*const c_char]>,
+    /// `vguest-init STATUSFD PAYLOAD_PID ERRFD PROGRAM ARGV...`,
+    /// NULL-terminated; PAYLOAD_PID points into
+    /// [`pid_text`](Self::pid_text), and slot [`INIT_PROGRAM_SLOT`] is where
+    /// the child puts the program path it resolved.
+    pub argv: Box<[Cell<*const c_char>]>,
     /// The payload's pid in decimal, NUL-terminated: written by the spawn
-    /// child once it has cloned the payload.
+    /// child once it has cloned the payload ("0": the init forks it).
     pub pid_text: Box<[Cell<u8>; PID_TEXT]>,
     /// The stack the payload's process starts on (until its exec).
     pub payload_stack: Option<ChildStack>,
 }
+
+/// Index of the program path in [`InitPlan::argv`].
+pub(crate) const INIT_PROGRAM_SLOT: usize = 4;
 
 /// Room for a pid in decimal and its NUL.
 pub(crate) const PID_TEXT: usize = 12;
@@ -48,13 +53,13 @@ pub(crate) struct ExecPlan {
 
 impl ExecPlan {
     /// Builds the pointer arrays over `argv` and `envp`, and the init's
-    /// argv when `init` is given as (memfd, statusfd).
+    /// argv when `init` is given as (memfd, errfd, statusfd).
     pub(crate) fn new(
         program: CString,
         search_path: Vec<u8>,
         argv: Vec<CString>,
         envp: Vec<CString>,
-        init: Option<(RawFd, RawFd)>,
+        init: Option<(RawFd, RawFd, RawFd)>,
     ) -> Self {
         fn pointers(strings: &[CString]) -> Vec<*const c_char> {
             strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect()
@@ -63,13 +68,14 @@ impl ExecPlan {
         let envp_ptrs = pointers(&envp);
         let mut strings = argv;
         strings.extend(envp);
-        let init = init.map(|(memfd, statusfd)| {
-            let head = [CString::from(c"vguest-init"), c_decimal(statusfd)];
+        let init = init.map(|(memfd, errfd, statusfd)| {
+            let head = [CString::from(c"vguest-init"), c_decimal(statusfd), c_decimal(errfd)];
             let pid_text: Box<[Cell<u8>; PID_TEXT]> = Box::new(std::array::from_fn(|_| Cell::new(0)));
-            let argv =
-                [head[0].as_ptr(), head[1].as_ptr(), pid_text.as_ptr().cast::<c_char>(), std::ptr::null()];
+            let mut ptrs = vec![head[0].as_ptr(), head[1].as_ptr(), pid_text.as_ptr().cast::<c_char>()];
+            ptrs.extend([head[2].as_ptr(), program.as_ptr()]);
+            ptrs.extend(&argv_ptrs);
             strings.extend(head);
-            InitPlan { memfd, argv: Box::new(argv), pid_text, payload_stack: None }
+            InitPlan { memfd, argv: ptrs.into_iter().map(Cell::new).collect(), pid_text, payload_stack: None }
         });
         // Moving a CString moves only its heap pointer, so the pointers
         // taken above stay valid.

@@ -7,14 +7,19 @@
 //! would pin, and which would make every spawn cost grow with the parent's
 //! size).
 //!
-//! Arguments: `vguest-init STATUSFD PAYLOAD_PID`. The spawn child clones
-//! the payload's process (which execs the payload) just before it execs
-//! this image, so both execs run at once and the init never forks. The
-//! init then reaps every child (orphans included), forwards job-control
-//! and termination signals to the payload (see `pid_namespaces(7)`: PID 1
-//! only receives signals it waits for), and when the payload ends writes
-//! its raw wait status to `STATUSFD` and exits with its code (or 128 +
-//! signal).
+//! Arguments: `vguest-init STATUSFD PAYLOAD_PID ERRFD PROGRAM ARGV0
+//! ARGS...`; the environment is the payload's. Normally the spawn child
+//! clones the payload's process (which execs the payload) just before it
+//! execs this image, so both execs run at once, and passes its pid. Where
+//! the kernel refuses that clone (it shares memory, which a process
+//! entering a new time namespace may not), PAYLOAD_PID is 0 and the init
+//! forks the payload itself, which execs PROGRAM; a failed exec is then
+//! reported on ERRFD with the record format of `wire.rs` (in the other
+//! case ERRFD is closed already and unused). The init then reaps every
+//! child (orphans included), forwards job-control and termination signals
+//! to the payload (see `pid_namespaces(7)`: PID 1 only receives signals it
+//! waits for), and when the payload ends writes its raw wait status to
+//! `STATUSFD` and exits with its code (or 128 + signal).
 //!
 //! Everything here is a raw system call: no allocation, no libc.
 
@@ -23,6 +28,8 @@
 
 #[path = "../../sys/raw.rs"]
 mod raw;
+#[path = "../wire.rs"]
+mod wire;
 
 use raw::{nr, syscall6};
 
@@ -56,6 +63,7 @@ const WALL: usize = 0x4000_0000;
 const F_SETFD: usize = 2;
 const FD_CLOEXEC: usize = 1;
 const SIG_BLOCK: usize = 0;
+const SIG_SETMASK: usize = 2;
 
 /// Signals forwarded to the payload; all others stay blocked and pending.
 const FORWARD: [usize; 14] = [1, 2, 3, 10, 12, 13, 14, 15, 18, 20, 21, 22, 23, 28];
@@ -70,6 +78,11 @@ fn exit(code: usize) -> ! {
     loop {
         sys(nr::EXIT_GROUP, code, 0, 0, 0);
     }
+}
+
+fn report(errfd: usize, step: u32, ret: isize) {
+    let rec = wire::encode(step, (-ret) as i32, 0);
+    sys(nr::WRITE, errfd, rec.as_ptr() as usize, rec.len(), 0);
 }
 
 /// Parses a small decimal number from a NUL-terminated string.
@@ -98,11 +111,21 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
     // SAFETY: the kernel's initial stack layout: argc, argv[argc], NULL,
     // envp..., NULL.
     let (argc, argv) = unsafe { (*sp, sp.add(1) as *const *const u8) };
-    if argc < 3 {
+    if argc < 5 {
         exit(127);
     }
-    // SAFETY: argc >= 3, so argv[1] and argv[2] are valid string pointers.
-    let (statusfd, pid) = unsafe { (parse_number(*argv.add(1)), parse_number(*argv.add(2)) as isize) };
+    // SAFETY: argc >= 5, so argv[0..5] are valid string pointers and envp
+    // starts after argv's terminating NULL.
+    let (statusfd, pid, errfd, program, payload_argv, envp) = unsafe {
+        (
+            parse_number(*argv.add(1)),
+            parse_number(*argv.add(2)) as isize,
+            parse_number(*argv.add(3)),
+            *argv.add(4),
+            argv.add(5),
+            argv.add(argc + 1),
+        )
+    };
     // Show as "vguest-init" in ps rather than the memfd's name.
     const PR_SET_NAME: usize = 15;
     sys(nr::PRCTL, PR_SET_NAME, b"vguest-init\0".as_ptr() as usize, 0, 0);
@@ -118,6 +141,10 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
         wanted |= 1 << (sig - 1);
     }
     sys(nr::RT_SIGPROCMASK, SIG_BLOCK, &wanted as *const u64 as usize, 0, 8);
+    let pid = match pid {
+        0 => fork_payload(errfd, program, payload_argv, envp),
+        pid => pid,
+    };
     // The init writes nothing; closing its stdio lets a reader of the
     // payload's output see end of file when the payload's side closes.
     for fd in 0..3 {
@@ -158,6 +185,27 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
             }
         }
     }
+}
+
+/// Forks the payload, which execs `program`; reports a failure on
+/// `errfd` (the exec's in the payload's process). Returns the payload's
+/// pid, having closed `errfd`.
+fn fork_payload(errfd: usize, program: *const u8, argv: *const *const u8, envp: *const *const u8) -> isize {
+    sys(nr::FCNTL, errfd, F_SETFD, FD_CLOEXEC, 0);
+    let pid = sys(nr::CLONE, SIGCHLD, 0, 0, 0);
+    if pid == 0 {
+        let empty: u64 = 0;
+        sys(nr::RT_SIGPROCMASK, SIG_SETMASK, &empty as *const u64 as usize, 0, 8);
+        let err = sys(nr::EXECVE, program as usize, argv as usize, envp as usize, 0);
+        report(errfd, wire::step::EXEC, err);
+        exit(127);
+    }
+    if pid < 0 {
+        report(errfd, wire::step::INIT_FORK, pid);
+        exit(127);
+    }
+    sys(nr::CLOSE, errfd, 0, 0, 0);
+    pid
 }
 
 #[panic_handler]
