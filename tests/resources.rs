@@ -574,6 +574,8 @@ fn in_an_occupied_leaf_limits_need_delegation_and_guests_without_limits_work() {
     let occupied = own_v2_dir();
     let others: Vec<u32> = procs(&occupied).into_iter().filter(|p| *p != std::process::id()).collect();
     assert!(!others.is_empty(), "{occupied:?} holds no process but this one: not the scenario");
+    // Earlier tests of this process may have left `vguest` kept here.
+    vguest::resources::remove_empty_parents();
     let before = child_groups(&occupied);
 
     // A limit with the default placement needs a controller enabled in the
@@ -633,6 +635,9 @@ fn in_an_occupied_leaf_limits_need_delegation_and_guests_without_limits_work() {
     assert_eq!(guest.wait().unwrap().signal(), Some(9));
     assert!(guest.cgroup_paths().is_empty());
     assert!(!paths[0].exists(), "{:?} left behind", paths[0]);
+    // `vguest` stays for later guests of this process until it exits or
+    // asks for its removal.
+    vguest::resources::remove_empty_parents();
     assert_eq!(child_groups(&occupied), before, "groups left in {occupied:?}");
     assert_no_groups(name);
 }
