@@ -61,6 +61,10 @@ pub struct Guest {
     status_pipe: Option<OwnedFd>,
     status: Option<ExitStatus>,
     kill_on_drop: bool,
+    /// Whether the guest has its own PID namespace: then nothing of it
+    /// outlives its PID 1 (the kernel kills the rest before PID 1 is
+    /// reaped).
+    own_pid_ns: bool,
     enter: EnterInfo,
     /// The guest's cgroups, until it has ended and they are removed.
     cgroups: Option<Cgroups>,
@@ -103,6 +107,7 @@ impl Guest {
             status_pipe,
             status: None,
             kill_on_drop: b.kill_on_drop,
+            own_pid_ns: b.context.effective_namespaces().contains(crate::Namespaces::PID),
             enter,
             cgroups,
             links,
@@ -415,7 +420,7 @@ impl Guest {
         let Some(groups) = self.cgroups.as_mut() else {
             return Ok(());
         };
-        if !groups.is_empty() {
+        if !self.own_pid_ns && !groups.is_empty() {
             groups.kill_all()?;
         }
         groups.remove()?;
