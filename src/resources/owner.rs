@@ -64,6 +64,9 @@ pub(crate) struct Cgroups {
     /// limits: the spawn makes them while the child builds its mounts.
     pending: Vec<GroupPlan>,
     pending_limits: Vec<Limit>,
+    /// Set when [`Cgroups::create_pending`] failed: the drop then also
+    /// removes the intermediate groups made for this guest.
+    failed: bool,
     detached: bool,
 }
 
@@ -147,6 +150,7 @@ impl Cgroups {
             groups: Vec::with_capacity(plans.len()),
             pending: Vec::new(),
             pending_limits: Vec::new(),
+            failed: false,
             detached: false,
         };
         for mut plan in plans {
@@ -213,36 +217,31 @@ impl Cgroups {
     }
 
     /// Makes the deferred v1 groups and writes their limits; returns their
-    /// directory fds in join order. On failure everything is removed, as
-    /// for a failed [`Cgroups::create`].
+    /// directory fds in join order. On failure the groups are left for
+    /// the drop, which removes them (and the intermediate groups made for
+    /// them) once the caller has ended the child that may be in the v2
+    /// group by then.
     pub(crate) fn create_pending(&mut self) -> Result<Vec<RawFd>, ResourceError> {
         let first = self.groups.len();
+        self.failed = true;
         for plan in std::mem::take(&mut self.pending) {
-            let made = make(&plan).and_then(|dir| match open_dir(&dir) {
-                Ok(fd) => Ok(Group { plan: plan.clone(), dir, fd }),
+            let dir = make(&plan)?;
+            match open_dir(&dir) {
+                Ok(fd) => self.groups.push(Group { plan, dir, fd }),
                 Err(source) => {
                     let _ = fs::remove_dir(&dir);
                     prune(&plan);
-                    Err(ResourceError::group("opening", dir, source))
-                }
-            });
-            match made {
-                Ok(group) => self.groups.push(group),
-                Err(e) => {
-                    self.discard();
-                    return Err(e);
+                    return Err(ResourceError::group("opening", dir, source));
                 }
             }
         }
         for limit in std::mem::take(&mut self.pending_limits) {
             let c = limit.controller();
             if let Some(g) = self.groups[first..].iter().find(|g| g.serves(c)) {
-                if let Err(e) = limit.apply(&g.dir, &g.plan.base, g.plan.v2) {
-                    self.discard();
-                    return Err(e);
-                }
+                limit.apply(&g.dir, &g.plan.base, g.plan.v2)?;
             }
         }
+        self.failed = false;
         Ok(self.groups[first..].iter().map(|g| g.fd.as_raw_fd()).collect())
     }
 
@@ -326,7 +325,14 @@ impl Cgroups {
     /// Groups of a guest another process spawned, found by
     /// [`Cgroups::adopt`]: kept on drop.
     pub(super) fn adopted(layout: CgroupLayout, groups: Vec<Group>) -> Cgroups {
-        Cgroups { layout, groups, pending: Vec::new(), pending_limits: Vec::new(), detached: true }
+        Cgroups {
+            layout,
+            groups,
+            pending: Vec::new(),
+            pending_limits: Vec::new(),
+            failed: false,
+            detached: true,
+        }
     }
 
     /// Leaves the groups in place (for a detached guest).
@@ -337,8 +343,12 @@ impl Cgroups {
 
 impl Drop for Cgroups {
     fn drop(&mut self) {
-        if !self.detached {
-            let _ = self.remove();
+        match (self.detached, self.failed) {
+            (true, _) => {}
+            (false, true) => self.discard(),
+            (false, false) => {
+                let _ = self.remove();
+            }
         }
     }
 }

@@ -73,6 +73,21 @@ pub fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
 }
 
+/// This process's open fds and what they are, for a failure message.
+pub fn fd_list() -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let target = std::fs::read_link(e.path()).map(|p| p.display().to_string()).unwrap_or_default();
+            format!("{} -> {target}", e.file_name().to_string_lossy())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// Children of this process (all threads), zombies included.
 pub fn children() -> Vec<u32> {
     let mut out = Vec::new();
@@ -87,6 +102,7 @@ pub fn children() -> Vec<u32> {
 #[derive(Debug, PartialEq, Eq)]
 pub struct HostState {
     fds: usize,
+    fd_list: Vec<String>,
     children: Vec<u32>,
     mounts: String,
 }
@@ -95,6 +111,7 @@ impl HostState {
     pub fn capture() -> HostState {
         HostState {
             fds: fd_count(),
+            fd_list: fd_list(),
             children: children(),
             mounts: std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
         }
@@ -109,7 +126,11 @@ impl HostState {
     /// Panics if anything changed (needs `exclusive()`).
     pub fn assert_unchanged(&self, what: &str) {
         let now = HostState::capture();
-        assert_eq!(self.fds, now.fds, "{what}: fd count changed");
+        assert_eq!(
+            self.fds, now.fds,
+            "{what}: fd count changed: before {:?}, after {:?}",
+            self.fd_list, now.fd_list
+        );
         assert_eq!(self.children, now.children, "{what}: children changed");
         assert_eq!(self.mounts, now.mounts, "{what}: host mount table changed");
     }
