@@ -110,25 +110,15 @@ fn child_root(root: &RootPlan) -> Result<Fd, Errno> {
 /// Writes `/proc/self/fd/<fd><suffix>` into `buf` as a C string.
 fn fd_path<'a>(buf: &'a mut [u8], fd: i32, suffix: &[u8]) -> Result<&'a CStr, Errno> {
     const PREFIX: &[u8] = b"/proc/self/fd/";
-    let mut digits = [0u8; 10];
-    let mut n = fd.max(0) as u32;
-    let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 || len == digits.len() {
-            break;
-        }
-    }
+    let mut digit_buf = [0u8; 10];
+    let digits = call::decimal(fd.max(0) as u32, &mut digit_buf);
+    let len = digits.len();
     let total = PREFIX.len() + len + suffix.len();
     if total + 1 > buf.len() {
         return Err(libc::ENAMETOOLONG);
     }
     buf[..PREFIX.len()].copy_from_slice(PREFIX);
-    for i in 0..len {
-        buf[PREFIX.len() + i] = digits[len - 1 - i];
-    }
+    buf[PREFIX.len()..PREFIX.len() + len].copy_from_slice(digits);
     buf[PREFIX.len() + len..total].copy_from_slice(suffix);
     buf[total] = 0;
     CStr::from_bytes_with_nul(&buf[..=total]).map_err(|_| libc::EINVAL)

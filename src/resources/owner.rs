@@ -64,7 +64,7 @@ pub(crate) struct Cgroups {
     /// limits: the spawn makes them while the child builds its mounts.
     pending: Vec<GroupPlan>,
     pending_limits: Vec<Limit>,
-    /// Set when [`Cgroups::create_pending`] failed: the drop then also
+    /// Set while creating and after a failed creation: the drop then also
     /// removes the intermediate groups made for this guest.
     failed: bool,
     detached: bool,
@@ -145,12 +145,13 @@ impl Cgroups {
     ) -> Result<Cgroups, ResourceError> {
         let layout = hier.layout().ok_or(ResourceError::NoCgroupFs)?;
         let plans = placement::place(hier, own, wanted, parent, leaf)?;
+        // Until the end, a failure drops `owner`, which discards it all.
         let mut owner = Cgroups {
             layout,
             groups: Vec::with_capacity(plans.len()),
             pending: Vec::new(),
             pending_limits: Vec::new(),
-            failed: false,
+            failed: true,
             detached: false,
         };
         for mut plan in plans {
@@ -169,49 +170,23 @@ impl Cgroups {
                     continue;
                 }
             }
-            if defer_v1 && !plan.v2 {
-                owner.pending.push(plan);
-                continue;
+            match defer_v1 && !plan.v2 {
+                true => owner.pending.push(plan),
+                false => owner.add_group(plan)?,
             }
-            let dir = match make(&plan) {
-                Ok(dir) => dir,
-                Err(e) => {
-                    owner.discard();
-                    return Err(e);
-                }
-            };
-            let fd = match open_dir(&dir) {
-                Ok(fd) => fd,
-                Err(source) => {
-                    let _ = fs::remove_dir(&dir);
-                    prune(&plan);
-                    owner.discard();
-                    return Err(ResourceError::group("opening", dir, source));
-                }
-            };
-            owner.groups.push(Group { plan, dir, fd });
         }
         for limit in limits {
-            let c = limit.controller();
-            // Placement guarantees a group for every controller a limit needs.
-            if let Some(g) = owner.groups.iter().find(|g| g.serves(c)) {
-                if let Err(e) = limit.apply(&g.dir, &g.plan.base, g.plan.v2) {
-                    owner.discard();
-                    return Err(e);
-                }
-            } else if owner.pending.iter().any(|p| p.serves.contains(&c)) {
+            // Placement guarantees a group for every controller a limit
+            // needs: one made now or a pending one.
+            if !owner.apply_limit(limit, 0)? {
                 owner.pending_limits.push(limit.clone());
             }
         }
+        owner.failed = false;
         Ok(owner)
     }
 
-    /// Whether v1 groups wait for [`Cgroups::create_pending`].
-    pub(crate) fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
-    /// How many groups [`Cgroups::create_pending`] will make.
+    /// How many v1 groups wait for [`Cgroups::create_pending`].
     pub(crate) fn pending_count(&self) -> usize {
         self.pending.len()
     }
@@ -225,24 +200,39 @@ impl Cgroups {
         let first = self.groups.len();
         self.failed = true;
         for plan in std::mem::take(&mut self.pending) {
-            let dir = make(&plan)?;
-            match open_dir(&dir) {
-                Ok(fd) => self.groups.push(Group { plan, dir, fd }),
-                Err(source) => {
-                    let _ = fs::remove_dir(&dir);
-                    prune(&plan);
-                    return Err(ResourceError::group("opening", dir, source));
-                }
-            }
+            self.add_group(plan)?;
         }
         for limit in std::mem::take(&mut self.pending_limits) {
-            let c = limit.controller();
-            if let Some(g) = self.groups[first..].iter().find(|g| g.serves(c)) {
-                limit.apply(&g.dir, &g.plan.base, g.plan.v2)?;
-            }
+            self.apply_limit(&limit, first)?;
         }
         self.failed = false;
         Ok(self.groups[first..].iter().map(|g| g.fd.as_raw_fd()).collect())
+    }
+
+    /// Makes the group of `plan` and keeps it with an fd of its directory.
+    fn add_group(&mut self, plan: GroupPlan) -> Result<(), ResourceError> {
+        let dir = make(&plan)?;
+        match open_dir(&dir) {
+            Ok(fd) => {
+                self.groups.push(Group { plan, dir, fd });
+                Ok(())
+            }
+            Err(source) => {
+                let _ = fs::remove_dir(&dir);
+                prune(&plan);
+                Err(ResourceError::group("opening", dir, source))
+            }
+        }
+    }
+
+    /// Writes `limit` into the group (from `groups[from..]`) that serves
+    /// its controller; false if none does yet.
+    fn apply_limit(&self, limit: &Limit, from: usize) -> Result<bool, ResourceError> {
+        let c = limit.controller();
+        match self.groups[from..].iter().find(|g| g.serves(c)) {
+            Some(g) => limit.apply(&g.dir, &g.plan.base, g.plan.v2).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// After a failed creation: removes the groups and the intermediate
@@ -452,14 +442,14 @@ mod tests {
         // Only the v2 group exists at the clone (for CLONE_INTO_CGROUP).
         assert_eq!(owner.paths().collect::<Vec<_>>(), [root.join("unified/vguest/g.4.0").as_path()]);
         assert_eq!(owner.dir_fds().len(), 1);
-        assert!(owner.has_pending());
+        assert!(owner.pending_count() > 0);
         let count = owner.pending_count();
         let mem = root.join("memory/process_api/abc/vguest/g.4.0");
         let pids = root.join("pids/vguest/g.4.0");
         assert!(!mem.exists() && !pids.exists());
         let fds = owner.create_pending().unwrap();
         assert_eq!(fds.len(), count);
-        assert!(!owner.has_pending());
+        assert_eq!(owner.pending_count(), 0);
         assert_eq!(owner.dir_fds().len(), 1 + count);
         assert_eq!(&owner.dir_fds()[1..].iter().map(|d| d.0).collect::<Vec<_>>(), &fds);
         assert_eq!(fs::read_to_string(mem.join("memory.limit_in_bytes")).unwrap(), "33554432");

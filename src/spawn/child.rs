@@ -87,11 +87,8 @@ unsafe extern "C" fn child_main(arg: usize) -> ! {
 }
 
 fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
-    if let Some((netns, _)) = plan.netns_maker {
-        let _ = call::close(netns.peer);
-    }
-    if let Some(late) = plan.late_cgroups {
-        let _ = call::close(late.peer);
+    for ends in [plan.netns_maker.map(|n| n.ends), plan.late_cgroups.map(|l| l.ends)].into_iter().flatten() {
+        let _ = call::close(ends.peer);
     }
     if plan.sync_fd >= 0 {
         child_wait_for_parent(plan.sync_fd)?;
@@ -124,14 +121,15 @@ fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
         // (mount_namespaces(7), "Shared subtrees").
         call::mount_propagation(c"/", plan.mount_propagation).at(step::MOUNT, u32::MAX)?;
     }
-    if let Some((netns, true)) = plan.netns_maker {
-        super::netns::child_join(netns.sock)?;
+    let netns = plan.netns_maker;
+    if let Some(join) = netns.filter(|n| n.before_mounts) {
+        super::netns::child_join(join.ends.sock)?;
     }
     if let Some(fs) = &plan.fs {
         crate::fs::child_filesystem(fs)?;
     }
-    if let Some((netns, false)) = plan.netns_maker {
-        super::netns::child_join(netns.sock)?;
+    if let Some(join) = netns.filter(|n| !n.before_mounts) {
+        super::netns::child_join(join.ends.sock)?;
     }
     if let Some(late) = &plan.late_cgroups {
         child_join_late(plan, late)?;
@@ -229,12 +227,7 @@ fn child_join_late(plan: &ChildPlan, late: &LateCgroups) -> Result<(), Failure> 
     for i in 0..late.count {
         let index = late.first_index + i;
         let mut byte = [0u8; 1];
-        let (got, fd) = loop {
-            match call::recv_with_fd(late.sock, &mut byte) {
-                Err(libc::EINTR) => continue,
-                other => break other.at(step::JOIN_CGROUP, index)?,
-            }
-        };
+        let (got, fd) = call::recv_with_fd(late.ends.sock, &mut byte).at(step::JOIN_CGROUP, index)?;
         if got == 0 || fd < 0 {
             // The parent went away, or sent no fd.
             return Err(Failure(step::JOIN_CGROUP, libc::EPIPE, index));
@@ -243,7 +236,7 @@ fn child_join_late(plan: &ChildPlan, late: &LateCgroups) -> Result<(), Failure> 
         let _ = call::close(fd);
         joined?;
     }
-    let _ = call::close(late.sock);
+    let _ = call::close(late.ends.sock);
     if plan.unshare_cgroup {
         call::unshare(libc::CLONE_NEWCGROUP).at(step::UNSHARE_CGROUP, 0)?;
     }
@@ -386,19 +379,11 @@ fn start_payload(start: &PayloadStart) -> ! {
 }
 
 /// Writes `n` in decimal and a NUL into `out`.
-fn write_decimal(out: &[core::cell::Cell<u8>; PID_TEXT], mut n: u32) {
-    let mut digits = [0u8; PID_TEXT];
-    let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 || len == PID_TEXT - 1 {
-            break;
-        }
-    }
+fn write_decimal(out: &[core::cell::Cell<u8>; PID_TEXT], n: u32) {
+    let mut buf = [0u8; 10];
+    let digits = call::decimal(n, &mut buf);
     for (i, cell) in out.iter().enumerate() {
-        cell.set(if i < len { digits[len - 1 - i] } else { 0 });
+        cell.set(digits.get(i).copied().unwrap_or(0));
     }
 }
 

@@ -68,12 +68,27 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((above_stdio(r)?, above_stdio(w)?))
 }
 
-/// A close-on-exec `SOCK_SEQPACKET` pair for passing fds to the child,
-/// both ends above stdio.
-pub(crate) fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
-    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
-    Ok((above_stdio(a)?, above_stdio(b)?))
+/// A close-on-exec `SOCK_SEQPACKET` pair on which the parent's side (the
+/// parent, or a helper sharing its file table) passes fds to the spawn
+/// child, one per message; both ends above stdio. Made before the clone,
+/// so that the child inherits `theirs`.
+pub(crate) struct FdChannel {
+    pub ours: OwnedFd,
+    pub theirs: OwnedFd,
+}
+
+impl FdChannel {
+    pub(crate) fn new() -> io::Result<FdChannel> {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+        let (ours, theirs) =
+            socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
+        Ok(FdChannel { ours: above_stdio(ours)?, theirs: above_stdio(theirs)? })
+    }
+
+    /// The child's view, for its plan.
+    pub(crate) fn child_ends(&self) -> plan::ChildEnds {
+        plan::ChildEnds { sock: self.theirs.as_raw_fd(), peer: self.ours.as_raw_fd() }
+    }
 }
 
 fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
@@ -197,13 +212,11 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     // another CPU, while the child builds its mount table (`netns.rs`).
     // Without a mount table to build, the child would only wait for it:
     // the clone makes it then, which is cheaper than a helper.
-    let maker_pair = match ns.contains(Namespaces::NET) && !net_parent && b.filesystem.is_some() {
-        true => {
-            Some(netns::MakerPair::new().map_err(spawn_err("creating the network namespace's socket pair"))?)
-        }
+    let maker_channel = match ns.contains(Namespaces::NET) && !net_parent && b.filesystem.is_some() {
+        true => Some(FdChannel::new().map_err(spawn_err("creating the network namespace's socket pair"))?),
         false => None,
     };
-    if maker_pair.is_some() {
+    if maker_channel.is_some() {
         ns.remove(Namespaces::NET);
     }
     let RenderedCommand { program, argv, envp, search_path, cwd } = b.command.render()?;
@@ -216,8 +229,8 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
         Some(r) => Some(resources::create(r, &b.name, ctx.userns.is_none())?),
         None => None,
     };
-    let late_pair = match cgroups.as_ref().is_some_and(|g| g.has_pending()) {
-        true => Some(seqpacket_pair().map_err(spawn_err("creating the cgroups' socket pair"))?),
+    let late_channel = match cgroups.as_ref().is_some_and(|g| g.pending_count() > 0) {
+        true => Some(FdChannel::new().map_err(spawn_err("creating the cgroups' socket pair"))?),
         false => None,
     };
     // A namespace from a pool exists already: its links are made now,
@@ -265,10 +278,9 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
             _ => Vec::new(),
         },
         into_cgroup: ctx.userns.is_none() && cgroups.as_ref().is_some_and(|g| g.v2_fd().is_some()),
-        late_cgroups: match (&late_pair, &cgroups) {
-            (Some((ours, theirs)), Some(groups)) => Some(plan::LateCgroups {
-                sock: theirs.as_raw_fd(),
-                peer: ours.as_raw_fd(),
+        late_cgroups: match (&late_channel, &cgroups) {
+            (Some(channel), Some(groups)) => Some(plan::LateCgroups {
+                ends: channel.child_ends(),
                 count: groups.pending_count() as u32,
                 first_index: groups.groups().len() as u32,
             }),
@@ -278,9 +290,10 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
         time_offsets: None,
         netns_fd: net.as_ref().and_then(|n| n.join_fd()).unwrap_or(-1),
         loopback_up: ns.contains(Namespaces::NET),
-        netns_maker: maker_pair
-            .as_ref()
-            .map(|pair| (pair.child_plan(), b.filesystem.as_ref().is_some_and(|f| f.mounts_sysfs()))),
+        netns_maker: maker_channel.as_ref().map(|channel| plan::NetnsJoin {
+            ends: channel.child_ends(),
+            before_mounts: b.filesystem.as_ref().is_some_and(|f| f.mounts_sysfs()),
+        }),
         hostname: ctx.hostname.clone(),
         domainname: ctx.domainname.clone(),
         mount_propagation: match (ns.contains(Namespaces::MOUNT), &b.filesystem) {
@@ -312,33 +325,29 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
             Some(ChildStack::new(PAYLOAD_STACK).map_err(spawn_err("mapping the payload's first stack"))?);
     }
     let dumpable = DumpableGuard::hold();
-    let (cloned, maker) = {
+    // `maker` is bound after `spawned`, so on an early return it is killed
+    // and reaped before the child: it uses the child's pidfd by number.
+    let (spawned, maker) = {
         let _blocked = BlockedSignals::block_all().map_err(spawn_err("blocking signals"))?;
         let cloned =
             child::clone_child(&plan, &stack, clone_flags, true, cgroups.as_ref().and_then(|g| g.v2_fd()))
                 .map_err(|e| SpawnError::new(format!("cloning with flags {ns:?}"), e))?;
-        let maker = match maker_pair {
-            Some(pair) => match netns::Maker::start(pair, &cloned, ctx.userns.is_some()) {
-                Ok(maker) => Some(maker),
-                Err(e) => {
-                    drop(Spawned {
-                        pid: cloned.pid,
-                        pidfd: Some(cloned.pidfd),
-                        stack: Some(stack),
-                        dumpable: None,
-                    });
-                    return Err(SpawnError::new("starting the network namespace's maker", e).into());
-                }
-            },
+        let maker = match maker_channel {
+            Some(channel) => Some(
+                netns::Maker::start(channel, &cloned, ctx.userns.is_some())
+                    .map_err(spawn_err("starting the network namespace's maker")),
+            ),
             None => None,
         };
-        (cloned, maker)
+        let spawned = Spawned {
+            pid: cloned.pid,
+            pidfd: Some(cloned.pidfd),
+            stack: Some(stack),
+            dumpable: Some(dumpable),
+        };
+        (spawned, maker.transpose()?)
     };
-    let spawned =
-        Spawned { pid: cloned.pid, pidfd: Some(cloned.pidfd), stack: Some(stack), dumpable: Some(dumpable) };
-    // Declared after `spawned`, so dropped (killed and reaped) before it
-    // on an early return: the maker uses the child's pidfd by number.
-    let maker = maker;
+    let pid = spawned.pid;
     // The child has its own copies of these now.
     drop(err_w);
     drop((stdin.child, stdout.child, stderr.child));
@@ -364,10 +373,10 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     // The v1 groups, made while the child builds its mounts; it joins
     // them once their fds arrive. Should it have failed meanwhile, the
     // sends fail and its report waits on the error pipe.
-    if let (Some((ours, theirs)), Some(groups)) = (late_pair, cgroups.as_mut()) {
-        drop(theirs);
+    if let (Some(channel), Some(groups)) = (late_channel, cgroups.as_mut()) {
+        drop(channel.theirs);
         for fd in groups.create_pending()? {
-            let _ = crate::sys::call::send_with_fd(ours.as_raw_fd(), &[1], fd);
+            let _ = crate::sys::call::send_with_fd(channel.ours.as_raw_fd(), &[1], fd);
         }
     }
     if let Some(maker) = maker {
@@ -391,7 +400,7 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     let enter = enter::EnterInfo::new(plan.creds.clone(), plan.caps, plan.no_new_privs, plan.rlimits.clone());
     Ok(Guest::new(
         b,
-        cloned.pid,
+        pid,
         pidfd,
         status_r,
         enter,

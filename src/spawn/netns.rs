@@ -29,6 +29,7 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
+use super::FdChannel;
 use super::child::{At, Failure};
 use super::wire::{self, step};
 use crate::sys::call;
@@ -67,15 +68,15 @@ pub(crate) struct Maker {
 
 impl Maker {
     /// Starts the maker for the spawn child `child`, which inherited its
-    /// end of `pair` (made with [`MakerPair::new`] before the clone); the
-    /// parent's copy of that end is closed here.
+    /// end of `channel` (made before the clone); the parent's copy of that
+    /// end is closed here.
     ///
     /// With `user_namespace`, the maker joins the child's user namespace
     /// before creating the network namespace.
     ///
     /// The caller must block every signal around this call.
-    pub(crate) fn start(pair: MakerPair, child: &Cloned, user_namespace: bool) -> io::Result<Maker> {
-        let MakerPair { ours, theirs } = pair;
+    pub(crate) fn start(channel: FdChannel, child: &Cloned, user_namespace: bool) -> io::Result<Maker> {
+        let FdChannel { ours, theirs } = channel;
         drop(theirs);
         let plan = Box::new(MakerPlan {
             userns_of: if user_namespace { child.pidfd.as_raw_fd() } else { -1 },
@@ -119,28 +120,6 @@ impl Drop for Maker {
     }
 }
 
-/// The socket pair between the maker and the spawn child, made before the
-/// child is cloned so that the child inherits its end.
-pub(crate) struct MakerPair {
-    ours: OwnedFd,
-    theirs: OwnedFd,
-}
-
-impl MakerPair {
-    /// A close-on-exec `SOCK_SEQPACKET` pair, both ends above stdio.
-    pub(crate) fn new() -> io::Result<MakerPair> {
-        let (ours, theirs) = super::seqpacket_pair()?;
-        Ok(MakerPair { ours, theirs })
-    }
-
-    /// The child's ends, for its plan: the one to receive on, and the
-    /// maker's, which the child closes at once (holding it, the child
-    /// would never see end of file should the maker die).
-    pub(crate) fn child_plan(&self) -> ChildNetns {
-        ChildNetns { sock: self.theirs.as_raw_fd(), peer: self.ours.as_raw_fd() }
-    }
-}
-
 /// Entry point of the maker.
 ///
 /// # Safety
@@ -180,24 +159,10 @@ fn make(plan: &MakerPlan) -> Result<i32, Failure> {
     Ok(fd? as i32)
 }
 
-/// The spawn child's side of the pair.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ChildNetns {
-    /// The end the namespace arrives on.
-    pub sock: RawFd,
-    /// The maker's end, inherited by the clone; closed first thing.
-    pub peer: RawFd,
-}
-
 /// In the spawn child: waits for the maker's namespace and joins it.
 pub(crate) fn child_join(sock: RawFd) -> Result<(), Failure> {
     let mut record = [0u8; wire::RECORD_LEN];
-    let (got, fd) = loop {
-        match call::recv_with_fd(sock, &mut record) {
-            Err(libc::EINTR) => continue,
-            other => break other.at(step::CREATE_NETWORK, 0)?,
-        }
-    };
+    let (got, fd) = call::recv_with_fd(sock, &mut record).at(step::CREATE_NETWORK, 0)?;
     let _ = call::close(sock);
     if got != wire::RECORD_LEN {
         if fd >= 0 {

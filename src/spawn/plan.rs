@@ -131,9 +131,8 @@ pub(crate) struct ChildPlan {
     pub netns_fd: RawFd,
     /// Bring up `lo` in a fresh network namespace.
     pub loopback_up: bool,
-    /// A fresh network namespace made beside the child (`netns.rs`), to
-    /// join before the mounts (`.1`: they include a sysfs) or after them.
-    pub netns_maker: Option<(super::netns::ChildNetns, bool)>,
+    /// A fresh network namespace made beside the child (`netns.rs`).
+    pub netns_maker: Option<NetnsJoin>,
     pub hostname: Option<Vec<u8>>,
     pub domainname: Option<Vec<u8>>,
     /// `mount(2)` propagation flags for `/` in a new mount namespace (0:
@@ -157,17 +156,33 @@ pub(crate) struct ChildPlan {
     pub join: Option<JoinPlan>,
 }
 
+/// The spawn child's view of an `FdChannel` (`spawn/mod.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChildEnds {
+    /// The end the fds arrive on.
+    pub sock: RawFd,
+    /// The sending side's end, inherited by the clone: the child closes
+    /// it first thing, so that it sees end of file if the sender goes
+    /// away without a word.
+    pub peer: RawFd,
+}
+
+/// Joining the network namespace the maker makes (`netns.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NetnsJoin {
+    pub ends: ChildEnds,
+    /// Join before the mounts (they include a sysfs, which shows the
+    /// mounter's namespace) rather than after them.
+    pub before_mounts: bool,
+}
+
 /// Groups that do not exist yet at the clone: the parent makes them (the
 /// v1 hierarchies' groups and limits, see `Cgroups::create_pending`) while
 /// the child builds its mount table, and sends their directory fds, one
 /// per message, on a `SOCK_SEQPACKET` pair.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LateCgroups {
-    /// The child's end.
-    pub sock: RawFd,
-    /// The parent's end, inherited by the clone; the child closes it first
-    /// thing, so that it sees end of file if the parent goes away.
-    pub peer: RawFd,
+    pub ends: ChildEnds,
     /// How many fds arrive.
     pub count: u32,
     /// Index of the first of them among all the guest's groups (for the

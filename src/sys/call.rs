@@ -35,6 +35,22 @@ fn cstr(s: &CStr) -> usize {
     s.as_ptr() as usize
 }
 
+/// `n` in decimal, most significant digit first, written into `buf`;
+/// returns the digits. Allocation-free, for the spawn child (a pid for
+/// the init, an fd in a `/proc/self/fd` path).
+pub(crate) fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[start..]
+}
+
 /// `read(2)`.
 pub(crate) fn read(fd: i32, buf: &mut [u8]) -> SysResult {
     sys(nr::READ, fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0)
@@ -234,8 +250,9 @@ pub(crate) fn send_with_fd(sock: i32, data: &[u8], fd: i32) -> SysResult {
     sys(nr::SENDMSG, sock as usize, ptr(&msg), libc::MSG_NOSIGNAL as usize, 0, 0, 0)
 }
 
-/// `recvmsg(2)` into `data` on a unix socket; returns the bytes read and
-/// the fd that came with them (close-on-exec), or -1 if none did.
+/// `recvmsg(2)` into `data` on a unix socket, retried on `EINTR`; returns
+/// the bytes read and the fd that came with them (close-on-exec), or -1 if
+/// none did.
 pub(crate) fn recv_with_fd(sock: i32, data: &mut [u8]) -> Result<(usize, i32), Errno> {
     let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
     let mut control = FdMessage::new(-1);
@@ -245,15 +262,13 @@ pub(crate) fn recv_with_fd(sock: i32, data: &mut [u8]) -> Result<(usize, i32), E
     msg.msg_iovlen = 1;
     msg.msg_control = (&mut control as *mut FdMessage).cast();
     msg.msg_controllen = core::mem::size_of::<FdMessage>() as _;
-    let n = sys(
-        nr::RECVMSG,
-        sock as usize,
-        &mut msg as *mut libc::msghdr as usize,
-        libc::MSG_CMSG_CLOEXEC as usize,
-        0,
-        0,
-        0,
-    )?;
+    let msg_ptr = &mut msg as *mut libc::msghdr as usize;
+    let n = loop {
+        match sys(nr::RECVMSG, sock as usize, msg_ptr, libc::MSG_CMSG_CLOEXEC as usize, 0, 0, 0) {
+            Err(libc::EINTR) => continue,
+            other => break other?,
+        }
+    };
     let got_fd = msg.msg_controllen as usize
         >= core::mem::size_of::<libc::cmsghdr>() + core::mem::size_of::<i32>()
         && control.header.cmsg_level == libc::SOL_SOCKET
