@@ -70,6 +70,20 @@ pub enum Error {
         /// The guest's name.
         guest: String,
     },
+    /// The guest ended (its status is here), but removing what was made
+    /// for it on the host failed. What is left stays owned by the
+    /// [`Guest`](crate::Guest): the next `wait` or `try_wait` tries again,
+    /// as does dropping the handle.
+    #[error("guest {guest:?} ended ({status}), but removing its host objects failed")]
+    Teardown {
+        /// The guest's name.
+        guest: String,
+        /// How the guest ended.
+        status: crate::ExitStatus,
+        /// The first removal that failed.
+        #[source]
+        source: Box<Error>,
+    },
     /// An operation on a running guest failed.
     #[error("{op} guest {guest:?} failed")]
     Guest {
@@ -96,6 +110,27 @@ impl Error {
     pub fn step(&self) -> Option<Step> {
         match self {
             Error::Setup(e) => Some(e.step),
+            _ => None,
+        }
+    }
+
+    /// The guest's exit status, for an error that comes after the guest
+    /// ended ([`Error::Teardown`]).
+    ///
+    /// ```no_run
+    /// # let mut guest = vguest::Guest::builder("g").spawn()?;
+    /// let status = match guest.wait() {
+    ///     Ok(status) => status,
+    ///     Err(e) => match e.status() {
+    ///         Some(status) => status, // ended; its groups or links stay for now
+    ///         None => return Err(e),
+    ///     },
+    /// };
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    pub fn status(&self) -> Option<crate::ExitStatus> {
+        match self {
+            Error::Teardown { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -256,6 +291,8 @@ pub enum Step {
     JoinGuest,
     /// Creating the guest's network namespace (beside the spawn child).
     CreateNetwork,
+    /// Starting a new session, without the caller's controlling terminal.
+    NewSession,
 }
 
 impl Step {
@@ -295,6 +332,7 @@ impl Step {
             w::SECCOMP => Step::Seccomp,
             w::JOIN_GUEST => Step::JoinGuest,
             w::CREATE_NETWORK => Step::CreateNetwork,
+            w::NEW_SESSION => Step::NewSession,
             _ => return None,
         })
     }
@@ -336,6 +374,7 @@ impl fmt::Display for Step {
             Step::Seccomp => "installing seccomp filter",
             Step::JoinGuest => "entering",
             Step::CreateNetwork => "creating",
+            Step::NewSession => "starting a new session",
         };
         f.write_str(s)
     }

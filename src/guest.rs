@@ -308,7 +308,7 @@ impl Guest {
     /// ```
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
         if let Some(status) = self.status {
-            return Ok(Some(status));
+            return self.teardown(status).map(Some);
         }
         match pidfd::waitid(self.pidfd.as_fd(), true).map_err(|e| self.err("waiting for", e))? {
             Some(raw) => self.reaped(raw).map(Some),
@@ -385,10 +385,11 @@ impl Guest {
     }
 
     /// Waits for the guest's first process to end (if it has not been
-    /// waited for yet) and returns the payload's status.
+    /// waited for yet) and returns the payload's status, once everything
+    /// made for the guest is removed.
     fn reap(&mut self) -> Result<ExitStatus, Error> {
         if let Some(status) = self.status {
-            return Ok(status);
+            return self.teardown(status);
         }
         let raw = pidfd::wait(self.pidfd.as_fd()).map_err(|e| self.err("waiting for", e))?;
         self.reaped(raw)
@@ -406,11 +407,26 @@ impl Guest {
             status = status.with_oom_killed(oom_kills > 0);
         }
         self.status = Some(status);
-        self.remove_cgroups()?;
-        if let Some(mut links) = self.links.take() {
-            links.remove()?;
+        self.teardown(status)
+    }
+
+    /// Removes what is left of the guest's cgroups and links (each tried
+    /// even if the other fails). A failure comes back with the status, and
+    /// what failed stays for the next call.
+    fn teardown(&mut self, status: ExitStatus) -> Result<ExitStatus, Error> {
+        let groups = self.remove_cgroups().err();
+        let links = match self.links.as_mut().map(|l| l.remove()) {
+            Some(Err(e)) => Some(Error::from(e)),
+            Some(Ok(())) => {
+                self.links = None;
+                None
+            }
+            None => None,
+        };
+        match groups.or(links) {
+            None => Ok(status),
+            Some(first) => Err(Error::Teardown { guest: self.name.clone(), status, source: Box::new(first) }),
         }
-        Ok(status)
     }
 
     /// After the guest's first process is reaped: kills what is left in its
@@ -442,11 +458,14 @@ impl Guest {
 
 impl Drop for Guest {
     fn drop(&mut self) {
-        if self.kill_on_drop && self.status.is_none() {
+        if let Some(status) = self.status {
+            // Ended, but a removal failed before: one more try.
+            let _ = self.teardown(status);
+        } else if self.kill_on_drop {
             let _ = self.kill_all();
             let _ = self.kill();
             let _ = self.reap();
-        } else if self.status.is_none() {
+        } else {
             // The guest runs on: its groups and links stay.
             if let Some(groups) = self.cgroups.as_mut() {
                 groups.detach();

@@ -45,6 +45,52 @@
 //! more processes inside; [`Guest::attach`] finds a guest another process
 //! started.
 //!
+//! # Security model
+//!
+//! Every process in a guest is assumed hostile and root inside. What a
+//! guest with the defaults ([`Context::new`], [`Filesystem::server`]) can
+//! and cannot reach:
+//!
+//! - **The caller's memory.** The processes vguest starts before a
+//!   guest's payload runs (the guest's first process, the payload's first
+//!   clone, the helper that makes a network namespace, a process entering
+//!   the guest with [`Guest::exec`]) share the caller's address space, or
+//!   a copy of it, until they exec. While any of them exists the caller's
+//!   address space is not dumpable (`PR_SET_DUMPABLE`), so no guest
+//!   process can open its `/proc/PID/mem` or `ptrace` it: that would take
+//!   `CAP_SYS_PTRACE`, which no guest has. The caller's own dumpable flag
+//!   comes back when the last of them has exec'd.
+//! - **The caller's terminal.** Every guest process starts in a session
+//!   of its own, so the caller's terminal is never its controlling
+//!   terminal, even when it is the payload's stdin: `TIOCSTI` into it
+//!   fails, and taking it over (`TIOCSCTTY`) needs `CAP_SYS_ADMIN`. The
+//!   payload still reads and writes it as plain stdio; for an interactive
+//!   shell it has no job control.
+//! - **Device nodes.** The default capabilities lack `CAP_MKNOD`, so a
+//!   guest cannot make block or character devices anywhere (a node left
+//!   in a guest's directory would open a host disk for any host process
+//!   that reaches it); the guest's writable mounts are `nodev` besides.
+//!   Add the capability to opt in ([`CapSet::server_default`]).
+//! - **Privilege.** Without a user namespace, guest root is the host's
+//!   uid 0 with the server capability set ([`CapSet::server_default`]: no
+//!   `CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_NET_ADMIN`,
+//!   ...) and `no_new_privs`; with [`Namespaces::USER`] it is an unmapped
+//!   id on the host. [`Guest::exec`] and [`AttachedGuest::exec`] give the
+//!   new process the namespaces, cgroups, ids, capabilities, rlimits and
+//!   `no_new_privs` of the guest's payload, never more.
+//! - **The host's files and mounts.** The guest sees its own root after
+//!   `pivot_root`, its mounts stay in its own mount namespace (propagation
+//!   private), `/proc` and `/sys` paths that expose the host are masked or
+//!   read-only ([`DEFAULT_MASKED`], [`DEFAULT_READ_ONLY`]).
+//! - **A crashed caller.** Until a guest's payload starts, its processes
+//!   die with the thread that is spawning it, and a guest process waiting
+//!   for the caller gives up when the caller is gone.
+//!
+//! What a default guest still reaches: vguest does not install a seccomp
+//! filter yet, so system calls such as `keyctl`, `unshare(CLONE_NEWUSER)`,
+//! `io_uring_setup` or `perf_event_open` reach the kernel, limited only by
+//! the capabilities above.
+//!
 //! # Requirements
 //!
 //! Guests need root (or `CAP_SYS_ADMIN` and friends) and Linux 5.12 or

@@ -368,11 +368,14 @@ fn device_nodes_made_in_the_guest_do_not_open() {
     }
     let _s = shared();
     let before = HostState::capture();
-    // The default capabilities keep CAP_MKNOD (a server may need to make
-    // a fifo or a node for its own use), so every writable place of a
-    // server guest must be nodev: no node made there may open. The node
-    // here is /dev/zero's (1:5), harmless but telling; one for a host
-    // disk would be refused the same way.
+    // A guest given CAP_MKNOD (the default set lacks it; see
+    // tests/security.rs) makes nodes, so every writable place of a server
+    // guest must be nodev as well: no node made there may open. The node
+    // here is /dev/zero's (1:5), harmless but telling; one for a host disk
+    // would be refused the same way.
+    let mut caps = vguest::CapSet::server_default();
+    caps.insert(vguest::Capability::CAP_MKNOD);
+    let ctx = vguest::Context::new().capabilities(vguest::Capabilities::only(caps));
     let fs =
         Filesystem::overlay(Overlay::new([rootfs()], Upper::Tmpfs { size: 1 << 20 })).with_server_mounts();
     let script = r#"
@@ -383,7 +386,7 @@ fn device_nodes_made_in_the_guest_do_not_open() {
         done
         head -c1 /dev/zero | wc -c
     "#;
-    let (status, out, err) = sh(Guest::builder("fs-nodev").filesystem(fs), script);
+    let (status, out, err) = sh(Guest::builder("fs-nodev").context(ctx).filesystem(fs), script);
     assert!(status.success(), "{status}: {err}");
     let mknod = 1u64 << 27;
     let eff = u64::from_str_radix(status_field(&out, "CapEff").unwrap(), 16).unwrap();

@@ -62,12 +62,21 @@ impl CapSet {
     /// `CAP_SYS_MODULE`, `CAP_SYS_TIME`, `CAP_SYS_PTRACE`, `CAP_SYS_RAWIO`,
     /// `CAP_SYS_BOOT`, `CAP_NET_ADMIN`, `CAP_MAC_*`, `CAP_BPF`, ...).
     ///
+    /// Nor `CAP_MKNOD`: a device node a guest leaves in its on-disk layer
+    /// would open the host's disks for any host process that reaches it,
+    /// even though the guest's own mounts are `nodev`. A guest that must
+    /// make device nodes gets it by adding it:
+    ///
     /// ```
     /// use vguest::{CapSet, Capability};
     ///
     /// let set = CapSet::server_default();
     /// assert!(set.contains(Capability::CAP_NET_BIND_SERVICE));
     /// assert!(!set.contains(Capability::CAP_SYS_ADMIN));
+    /// assert!(!set.contains(Capability::CAP_MKNOD));
+    ///
+    /// let mut with_devices = set;
+    /// with_devices.insert(Capability::CAP_MKNOD);
     /// ```
     pub fn server_default() -> CapSet {
         use Capability::*;
@@ -83,7 +92,6 @@ impl CapSet {
             CAP_NET_BIND_SERVICE,
             CAP_NET_RAW,
             CAP_SYS_CHROOT,
-            CAP_MKNOD,
             CAP_AUDIT_WRITE,
             CAP_SETFCAP,
         ]

@@ -82,8 +82,10 @@ impl NetLinks {
     /// finishes a link's removal after an RCU grace period (about 25 ms
     /// on a small VM), whether it is deleted here or taken with a dying
     /// namespace, so this waits that long either way.
+    /// A link that could not be deleted stays for the next call.
     pub(crate) fn remove(&mut self) -> Result<(), NetError> {
         let mut first = None;
+        let mut left = Vec::new();
         for (socket, index, name) in std::mem::take(&mut self.links) {
             let rtnl = &mut self.sockets[socket].1;
             let by_index = || {
@@ -100,6 +102,7 @@ impl NetLinks {
             match rtnl.request(RouteNetlinkMessage::DelLink(by_index()), 0) {
                 Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
                     first.get_or_insert(err("deleting", e));
+                    left.push((socket, index, name));
                     continue;
                 }
                 _ => {}
@@ -113,16 +116,20 @@ impl NetLinks {
                 }
                 Ok(()) => false,
             });
+            let failed = match (failed, gone) {
+                (Some(e), _) => Some(e),
+                (None, false) => Some(io::Error::from_raw_os_error(libc::ETIMEDOUT)),
+                (None, true) => None,
+            };
             if let Some(e) = failed {
                 first.get_or_insert(err("waiting for the removal of", e));
-            } else if !gone {
-                first.get_or_insert(err(
-                    "waiting for the removal of",
-                    io::Error::from_raw_os_error(libc::ETIMEDOUT),
-                ));
+                left.push((socket, index, name));
             }
         }
-        self.sockets.clear();
+        self.links = left;
+        if self.links.is_empty() {
+            self.sockets.clear();
+        }
         first.map_or(Ok(()), Err)
     }
 

@@ -46,6 +46,16 @@ pub(super) fn is_marked(dir: &Path) -> bool {
     xattr::has(dir, MARK, MARK_VALUE) || MARKED.lock().unwrap_or_else(|e| e.into_inner()).contains(dir)
 }
 
+/// [`is_marked`] for the exit handler, which never waits for a lock
+/// (another thread may hold it, or have held it when a `fork(2)` copied
+/// this process): `None` when it could not tell.
+fn is_marked_at_exit(dir: &Path) -> Option<bool> {
+    if xattr::has(dir, MARK, MARK_VALUE) {
+        return Some(true);
+    }
+    MARKED.try_lock().ok().map(|marked| marked.contains(dir))
+}
+
 fn unmark(dir: &Path) {
     MARKED.lock().unwrap_or_else(|e| e.into_inner()).remove(dir);
 }
@@ -60,13 +70,21 @@ fn is_kept(dir: &Path, controllers: &[&'static str]) -> bool {
     kept.get(dir).is_some_and(|on| controllers.iter().all(|c| on.contains(c)))
 }
 
+/// The process that registered the exit handler: a child made by
+/// `fork(2)` inherits the handler and the kept groups, which are its
+/// parent's to remove, not its own.
+static OWNER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// Remembers `dir` (with `controllers` enabled below it) until exit.
 fn keep(dir: &Path, controllers: &[&'static str]) {
     static AT_EXIT: std::sync::Once = std::sync::Once::new();
     AT_EXIT.call_once(|| {
         extern "C" fn at_exit() {
-            remove_kept(true);
+            if OWNER.load(std::sync::atomic::Ordering::Relaxed) == std::process::id() {
+                remove_kept(true);
+            }
         }
+        OWNER.store(std::process::id(), std::sync::atomic::Ordering::Relaxed);
         // SAFETY: `at_exit` is a plain function that never unwinds (it
         // only ignores errors) and stays valid for the process's life.
         unsafe { libc::atexit(at_exit) };
@@ -103,7 +121,14 @@ fn remove_kept(at_exit: bool) {
     let mut dirs: Vec<PathBuf> = kept.keys().cloned().collect();
     dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
     for dir in dirs {
-        if !is_marked(&dir) {
+        let marked = match at_exit {
+            true => match is_marked_at_exit(&dir) {
+                Some(marked) => marked,
+                None => continue,
+            },
+            false => is_marked(&dir),
+        };
+        if !marked {
             kept.remove(&dir);
             continue;
         }
@@ -112,7 +137,9 @@ fn remove_kept(at_exit: bool) {
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(_) => continue,
         }
-        unmark(&dir);
+        if !at_exit {
+            unmark(&dir);
+        }
         kept.remove(&dir);
     }
 }

@@ -23,7 +23,7 @@ use core::ffi::{CStr, c_char};
 use super::plan::{ChildPlan, INIT_PROGRAM_SLOT, LateCgroups, PID_TEXT};
 use super::wire::{self, step};
 use crate::sys::call::{self, Errno};
-use crate::sys::clone::{Cloned, NOT_PLACED, clone_on_stack, clone_sharing_memory};
+use crate::sys::clone::{Cloned, PLACED, clone_on_stack, clone_sharing_memory};
 use crate::sys::stack::ChildStack;
 
 /// Size of the buffer for a program path found in `PATH`.
@@ -68,18 +68,18 @@ pub(crate) fn clone_child(
 }
 
 /// Entry point of the spawn child, called on its own stack by
-/// `clone_on_stack` with a pointer to the plan (low bit: not placed into
-/// the cgroup by the kernel).
+/// `clone_on_stack` with a pointer to the plan and whether the kernel
+/// placed it into the cgroup it asked for.
 ///
 /// # Safety
 ///
 /// `arg` must point to a `ChildPlan` that stays alive and unchanged until
 /// this process execs or exits.
-unsafe extern "C" fn child_main(arg: usize) -> ! {
+unsafe extern "C" fn child_main(arg: usize, placed: usize) -> ! {
     // SAFETY: the caller guarantees the plan outlives this process's use
-    // of the parent's memory; the low bit is a flag, not part of it.
-    let plan = unsafe { &*((arg & !NOT_PLACED) as *const ChildPlan) };
-    let placed = plan.into_cgroup && arg & NOT_PLACED == 0;
+    // of the parent's memory.
+    let plan = unsafe { &*(arg as *const ChildPlan) };
+    let placed = plan.into_cgroup && placed == PLACED;
     let Err(Failure(step, errno, detail)) = child_run(plan, placed);
     let record = wire::encode(step, errno, detail);
     let _ = call::write_all(plan.err_fd, &record);
@@ -87,15 +87,27 @@ unsafe extern "C" fn child_main(arg: usize) -> ! {
 }
 
 fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
-    for ends in [plan.netns_maker.map(|n| n.ends), plan.late_cgroups.map(|l| l.ends)].into_iter().flatten() {
-        let _ = call::close(ends.peer);
+    // Until the exec this process dies with the thread that is spawning
+    // it: a half-made guest must not live on after a crashed caller
+    // (`prctl(2)`, PR_SET_PDEATHSIG). Should the caller have died before
+    // this line, the lifeline says so.
+    child_die_with_parent(plan)?;
+    for peer in [plan.netns_maker.map(|n| n.ends.peer), plan.late_cgroups.map(|l| l.ends.peer)]
+        .into_iter()
+        .flatten()
+        .chain([plan.sync_peer])
+    {
+        if peer >= 0 {
+            let _ = call::close(peer);
+        }
     }
+    // A new session has no controlling terminal, and nothing in the guest
+    // can make the caller's terminal its own: `TIOCSCTTY` on a terminal
+    // that is another session's needs CAP_SYS_ADMIN (`ioctl_tty(2)`), and
+    // without it `TIOCSTI` into that terminal fails.
+    call::setsid().at(step::NEW_SESSION, 0)?;
     if plan.sync_fd >= 0 {
-        child_wait_for_parent(plan.sync_fd)?;
-    }
-    if plan.pdeathsig != 0 {
-        call::prctl(libc::PR_SET_PDEATHSIG, plan.pdeathsig as usize, 0, 0, 0)
-            .at(step::PARENT_DEATH_SIGNAL, 0)?;
+        child_wait_for_parent(plan.sync_fd, plan.lifeline)?;
     }
     child_namespaces(plan, placed)?;
     if plan.become_root {
@@ -108,6 +120,8 @@ fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
         // the time offsets: changing ids makes /proc/self root-owned.
         call::setresgid(0).at(step::SET_GID, 0)?;
         call::setresuid(0).at(step::SET_UID, 0)?;
+        // A change of ids clears the parent-death signal.
+        child_die_with_parent(plan)?;
     }
     if let Some(name) = &plan.hostname {
         call::sethostname(name).at(step::SET_HOSTNAME, 0)?;
@@ -123,13 +137,13 @@ fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
     }
     let netns = plan.netns_maker;
     if let Some(join) = netns.filter(|n| n.before_mounts) {
-        super::netns::child_join(join.ends.sock)?;
+        super::netns::child_join(join.ends.sock, plan.lifeline)?;
     }
     if let Some(fs) = &plan.fs {
         crate::fs::child_filesystem(fs)?;
     }
     if let Some(join) = netns.filter(|n| !n.before_mounts) {
-        super::netns::child_join(join.ends.sock)?;
+        super::netns::child_join(join.ends.sock, plan.lifeline)?;
     }
     if let Some(late) = &plan.late_cgroups {
         child_join_late(plan, late)?;
@@ -141,15 +155,31 @@ fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
         call::chdir(dir).at(step::CHDIR, 0)?;
     }
     child_credentials(plan)?;
+    child_die_with_parent(plan)?;
     child_fds(plan)?;
     child_exec(plan)
 }
 
+/// Makes `SIGKILL` this process's parent-death signal, then leaves if the
+/// caller has died already (a parent that died before the signal was set
+/// sends none).
+fn child_die_with_parent(plan: &ChildPlan) -> Result<(), Failure> {
+    call::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as usize, 0, 0, 0).at(step::PARENT_DEATH_SIGNAL, 0)?;
+    if call::has_ended(plan.lifeline) {
+        call::exit(1);
+    }
+    Ok(())
+}
+
 /// Blocks until the parent has written the id maps and done its part;
-/// end of file means the parent gave up.
-fn child_wait_for_parent(fd: i32) -> Result<(), Failure> {
+/// end of file, or the caller's death, means the parent gave up.
+fn child_wait_for_parent(fd: i32, lifeline: i32) -> Result<(), Failure> {
     let mut byte = [0u8; 1];
     loop {
+        match call::wait_readable(fd, lifeline).at(step::WAIT_FOR_PARENT, 0)? {
+            call::Ready::LifelineGone => call::exit(1),
+            call::Ready::Fd => {}
+        }
         match call::read(fd, &mut byte) {
             Ok(1) => break,
             Ok(_) => call::exit(0),
@@ -226,6 +256,11 @@ fn join_group(dir: i32, v2: bool, index: u32) -> Result<(), Failure> {
 fn child_join_late(plan: &ChildPlan, late: &LateCgroups) -> Result<(), Failure> {
     for i in 0..late.count {
         let index = late.first_index + i;
+        if call::wait_readable(late.ends.sock, plan.lifeline).at(step::JOIN_CGROUP, index)?
+            == call::Ready::LifelineGone
+        {
+            call::exit(1);
+        }
         let mut byte = [0u8; 1];
         let (got, fd) = call::recv_with_fd(late.ends.sock, &mut byte).at(step::JOIN_CGROUP, index)?;
         if got == 0 || fd < 0 {
@@ -305,6 +340,9 @@ fn child_exec(plan: &ChildPlan) -> Result<Infallible, Failure> {
     let exec = &plan.exec;
     let mut buf = [0u8; PATH_BUF];
     let path = child_resolve(&exec.program, &exec.search_path, &mut buf)?;
+    // From here on, the caller's death no longer ends the guest, unless
+    // the user asked for a parent-death signal of the payload's own.
+    call::prctl(libc::PR_SET_PDEATHSIG, plan.pdeathsig as usize, 0, 0, 0).at(step::PARENT_DEATH_SIGNAL, 0)?;
     let start =
         PayloadStart { path, argv: exec.argv.as_ptr(), envp: exec.envp.as_ptr(), err_fd: plan.err_fd };
     let Some(init) = &exec.init else { start_payload(&start) };
@@ -317,22 +355,34 @@ fn child_exec(plan: &ChildPlan) -> Result<Infallible, Failure> {
         // error pipe across its exec to report the payload's failed exec.
         write_decimal(&init.pid_text, 0);
         call::set_fd_flags(plan.err_fd, 0).at(step::EXEC_INIT, 0)?;
-    } else {
-        let Some(stack) = &init.payload_stack else {
-            return Err(Failure(step::INIT_FORK, libc::EINVAL, 0));
-        };
-        // SAFETY: `payload_main` follows the post-clone rules (one
-        // sigprocmask, the execve, a failure record, exit_group). `start`
-        // and `buf` lie in this frame of the spawn child's stack, which
-        // stays mapped and untouched until the parent sees the error pipe
-        // close, and that needs the payload's exec (the pipe is
-        // close-on-exec in it); the payload's stack is the plan's and lives
-        // as long.
-        let pid =
-            unsafe { clone_sharing_memory(stack.top() as usize, payload_main, &start as *const _ as usize) }
-                .at(step::INIT_FORK, 0)?;
-        write_decimal(&init.pid_text, pid as u32);
+        return child_exec_init(plan, init);
     }
+    let Some(stack) = &init.payload_stack else {
+        return Err(Failure(step::INIT_FORK, libc::EINVAL, 0));
+    };
+    // SAFETY: `payload_main` follows the post-clone rules (one
+    // sigprocmask, the execve, a failure record, exit_group). `start` and
+    // `buf` lie in this frame of the spawn child's stack, which stays
+    // untouched until the payload is gone from them: either the parent
+    // sees the error pipe close, which needs the payload's exec (the pipe
+    // is close-on-exec in it), or this frame kills and reaps the payload
+    // before it returns. The payload's stack is the plan's and lives as
+    // long.
+    let pid =
+        unsafe { clone_sharing_memory(stack.top() as usize, payload_main, &start as *const _ as usize) }
+            .at(step::INIT_FORK, 0)?;
+    write_decimal(&init.pid_text, pid as u32);
+    let failure = child_exec_init(plan, init);
+    // The init's exec failed, and the payload may still be reading
+    // `start` and `buf` on its way to its own exec: end it before this
+    // frame is given up and the stack below it is reused.
+    let _ = call::kill(pid, libc::SIGKILL);
+    let _ = call::reap(pid);
+    failure
+}
+
+/// Execs the built-in init; returns only on failure.
+fn child_exec_init(plan: &ChildPlan, init: &super::plan::InitPlan) -> Result<Infallible, Failure> {
     // The init needs its status pipe across its exec; it marks it
     // close-on-exec again. Unless the init forks the payload, the error
     // pipe stays close-on-exec: end of file on it then means both execs
@@ -341,7 +391,7 @@ fn child_exec(plan: &ChildPlan) -> Result<Infallible, Failure> {
     call::set_fd_flags(plan.status_fd, 0).at(step::EXEC_INIT, 0)?;
     // Signals stay blocked: the init waits for them synchronously.
     let argv = init.argv.as_ptr().cast::<*const c_char>();
-    let err = call::fexecve(init.memfd, argv, exec.envp.as_ptr());
+    let err = call::fexecve(init.memfd, argv, plan.exec.envp.as_ptr());
     let _ = call::set_fd_flags(plan.err_fd, libc::FD_CLOEXEC);
     Err(Failure(step::EXEC_INIT, err, 0))
 }
@@ -360,7 +410,7 @@ struct PayloadStart {
 ///
 /// `arg` must point to a `PayloadStart` that stays valid until this
 /// process execs or exits.
-unsafe extern "C" fn payload_main(arg: usize) -> ! {
+unsafe extern "C" fn payload_main(arg: usize, _placed: usize) -> ! {
     // SAFETY: the spawn child keeps it valid (see `child_exec`).
     let start = unsafe { &*(arg as *const PayloadStart) };
     start_payload(start)

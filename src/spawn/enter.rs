@@ -134,9 +134,12 @@ pub(crate) fn exec(
     let stdout = stdio_pair(&cmd.stdout, false).map_err(spawn_err("opening stdout"))?;
     let stderr = stdio_pair(&cmd.stderr, false).map_err(spawn_err("opening stderr"))?;
     let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, |f| f.as_raw_fd());
+    let lifeline = super::lifeline()?;
     let plan = ChildPlan {
         err_fd: err_w.as_raw_fd(),
         sync_fd: -1,
+        sync_peer: -1,
+        lifeline: lifeline.as_raw_fd(),
         status_fd: -1,
         become_root: false,
         pdeathsig: 0,

@@ -91,6 +91,14 @@ impl FdChannel {
     }
 }
 
+/// A pidfd of the calling process, for a child's plan: the child stops
+/// waiting for us when it becomes readable (we died). Close-on-exec, so
+/// the guest's payload never holds it.
+pub(crate) fn lifeline() -> Result<OwnedFd, Error> {
+    let pid = libc::pid_t::try_from(std::process::id()).unwrap_or(libc::pid_t::MAX);
+    pidfd::open(pid).map_err(spawn_err("opening a pidfd of the calling process"))
+}
+
 fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
@@ -265,9 +273,12 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
         None => None,
     };
 
+    let lifeline = lifeline()?;
     let mut plan = ChildPlan {
         err_fd: err_w.as_raw_fd(),
         sync_fd: sync.as_ref().map_or(-1, |(r, _)| r.as_raw_fd()),
+        sync_peer: sync.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
+        lifeline: lifeline.as_raw_fd(),
         status_fd: status.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
         become_root: ctx.userns.as_ref().is_some_and(|u| u.maps_root),
         pdeathsig: ctx.pdeathsig,
@@ -357,7 +368,6 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
     // makes the guest's links (removed again if anything below fails).
     let mut links = pre_links;
     if let Some((sync_r, sync_w)) = sync {
-        drop(sync_r);
         if let Some(userns) = &ctx.userns {
             userns.write(spawned.pid).map_err(|(path, e)| SpawnError::new(format!("writing {path}"), e))?;
             if let Some(groups) = &cgroups {
@@ -368,7 +378,12 @@ pub(crate) fn spawn(b: &GuestBuilder) -> Result<Guest, Error> {
             let (ns, path) = crate::net::child_netns(spawned.pid)?;
             links = Some(crate::net::setup(net, ns.as_fd(), &path)?);
         }
+        // Our read end stays open until the byte is written: should the
+        // child have died meanwhile, the write still succeeds (the pipe
+        // has a reader), where it would otherwise raise SIGPIPE, which
+        // kills an embedding program that does not ignore it.
         File::from(sync_w).write_all(&[1]).map_err(spawn_err("releasing the child"))?;
+        drop(sync_r);
     }
     // The v1 groups, made while the child builds its mounts; it joins
     // them once their fds arrive. Should it have failed meanwhile, the

@@ -126,9 +126,12 @@ impl Drop for Maker {
 ///
 /// `arg` must point to a `MakerPlan` that stays alive until this process
 /// exits.
-unsafe extern "C" fn maker_main(arg: usize) -> ! {
+unsafe extern "C" fn maker_main(arg: usize, _placed: usize) -> ! {
     // SAFETY: the caller keeps the plan alive until the maker is reaped.
     let plan = unsafe { &*(arg as *const MakerPlan) };
+    // The maker shares the caller's memory: it must not outlive the
+    // thread that started it (which reaps it before it returns).
+    let _ = call::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as usize, 0, 0, 0);
     let sent = match make(plan) {
         Ok(fd) => {
             let sent = call::send_with_fd(plan.sock, &wire::encode(0, 0, 0), fd);
@@ -159,8 +162,12 @@ fn make(plan: &MakerPlan) -> Result<i32, Failure> {
     Ok(fd? as i32)
 }
 
-/// In the spawn child: waits for the maker's namespace and joins it.
-pub(crate) fn child_join(sock: RawFd) -> Result<(), Failure> {
+/// In the spawn child: waits for the maker's namespace and joins it;
+/// leaves if the caller (the pidfd `lifeline`) dies meanwhile.
+pub(crate) fn child_join(sock: RawFd, lifeline: RawFd) -> Result<(), Failure> {
+    if call::wait_readable(sock, lifeline).at(step::CREATE_NETWORK, 0)? == call::Ready::LifelineGone {
+        call::exit(1);
+    }
     let mut record = [0u8; wire::RECORD_LEN];
     let (got, fd) = call::recv_with_fd(sock, &mut record).at(step::CREATE_NETWORK, 0)?;
     let _ = call::close(sock);

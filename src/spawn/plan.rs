@@ -106,12 +106,22 @@ pub(crate) struct ChildPlan {
     pub err_fd: RawFd,
     /// Read end of the handshake pipe, or -1 when no handshake is needed.
     pub sync_fd: RawFd,
+    /// Write end of the handshake pipe (the parent's), or -1: the child
+    /// closes its inherited copy first thing, so that it sees end of file
+    /// once the parent is gone.
+    pub sync_peer: RawFd,
+    /// A pidfd of the calling process, or -1: a child that waits for the
+    /// parent gives up when it becomes readable (the caller died), however
+    /// many copies of the pipes' other ends other children still hold.
+    pub lifeline: RawFd,
     /// Write end of the init's status pipe, or -1 without built-in init.
     pub status_fd: RawFd,
     /// Switch to uid and gid 0 of a new user namespace after the
     /// handshake (its maps map 0).
     pub become_root: bool,
-    /// Parent-death signal, or 0.
+    /// The parent-death signal the payload keeps, or 0. Until its exec
+    /// the child has `SIGKILL` as its parent-death signal, so that a half
+    /// made guest dies with the thread that is spawning it.
     pub pdeathsig: i32,
     /// cgroup directories to join by writing "0" (the writer) into them,
     /// each with whether it is a v2 group.

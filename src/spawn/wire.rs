@@ -49,6 +49,7 @@ pub mod step {
     pub const SECCOMP: u32 = 31;
     pub const JOIN_GUEST: u32 = 32;
     pub const CREATE_NETWORK: u32 = 33;
+    pub const NEW_SESSION: u32 = 34;
 }
 
 /// Encodes a failure record.

@@ -309,6 +309,67 @@ pub(crate) fn exit(code: i32) -> ! {
     }
 }
 
+/// `setsid(2)`: a new session and process group, without a controlling
+/// terminal.
+pub(crate) fn setsid() -> SysResult {
+    sys(nr::SETSID, 0, 0, 0, 0, 0, 0)
+}
+
+/// `kill(2)`.
+pub(crate) fn kill(pid: i32, sig: i32) -> SysResult {
+    sys(nr::KILL, pid as usize, sig as usize, 0, 0, 0, 0)
+}
+
+/// `wait4(pid, NULL, __WALL, NULL)`, retried on `EINTR`: reaps one child.
+pub(crate) fn reap(pid: i32) -> SysResult {
+    loop {
+        match sys(nr::WAIT4, pid as usize, 0, libc::__WALL as usize, 0, 0, 0) {
+            Err(libc::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// What [`wait_readable`] saw first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ready {
+    /// `fd` is readable (data, end of file or an error to read).
+    Fd,
+    /// `lifeline` (a pidfd) is readable: that process has ended.
+    LifelineGone,
+}
+
+/// Blocks until `fd` is readable or the process behind the pidfd
+/// `lifeline` has ended (`ppoll(2)`, no timeout); `lifeline` -1 waits for
+/// `fd` alone. Retried on `EINTR`.
+pub(crate) fn wait_readable(fd: i32, lifeline: i32) -> Result<Ready, Errno> {
+    let mut fds = [
+        libc::pollfd { fd, events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: lifeline, events: libc::POLLIN, revents: 0 },
+    ];
+    loop {
+        // A negative fd in the set is ignored by poll(2).
+        match sys(nr::PPOLL, fds.as_mut_ptr() as usize, 2, 0, 0, 8, 0) {
+            Err(libc::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(_) if fds[1].revents != 0 => return Ok(Ready::LifelineGone),
+            Ok(_) if fds[0].revents != 0 => return Ok(Ready::Fd),
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// Whether the process behind the pidfd `lifeline` has ended (a poll
+/// that does not block); false for -1.
+pub(crate) fn has_ended(lifeline: i32) -> bool {
+    if lifeline < 0 {
+        return false;
+    }
+    let mut fds = [libc::pollfd { fd: lifeline, events: libc::POLLIN, revents: 0 }];
+    let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    matches!(sys(nr::PPOLL, fds.as_mut_ptr() as usize, 1, ptr(&zero), 0, 8, 0), Ok(n) if n > 0)
+}
+
 /// `fchdir(2)`.
 pub(crate) fn fchdir(fd: i32) -> SysResult {
     sys(nr::FCHDIR, fd as usize, 0, 0, 0, 0, 0)

@@ -28,9 +28,18 @@ struct CloneArgs {
 /// `CLONE_INTO_CGROUP` (Linux 5.7), a 64-bit clone3-only flag.
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// Set in the child's argument when the kernel did not place it into the
-/// requested cgroup (the `clone(2)` fallback).
-pub(crate) const NOT_PLACED: usize = 1;
+/// The second argument of a child's entry point: the kernel placed it
+/// into the cgroup it was asked to (`clone3` with `CLONE_INTO_CGROUP`).
+pub(crate) const PLACED: usize = 1;
+
+/// The second argument of a child's entry point: the kernel did not
+/// place it into a cgroup (none was asked for, or the `clone(2)`
+/// fallback ran, which cannot), so the child joins on its own.
+pub(crate) const NOT_PLACED: usize = 0;
+
+/// A child's entry point: `entry(arg, placed)`, where `placed` is
+/// [`PLACED`] or [`NOT_PLACED`].
+pub(crate) type Entry = unsafe extern "C" fn(usize, usize) -> !;
 
 /// A freshly cloned child: its pid (in the caller's PID namespace) and a
 /// pidfd for race-free signalling and waiting.
@@ -40,7 +49,7 @@ pub(crate) struct Cloned {
     pub pidfd: OwnedFd,
 }
 
-/// Clones a child that runs `entry(arg)` on `stack`, sharing the caller's
+/// Clones a child that runs `entry(arg, placed)` on `stack`, sharing the caller's
 /// memory (`CLONE_VM`, when `share_memory`) but not its file table,
 /// filesystem information or signal handlers. Without `share_memory` the
 /// child gets a copy of the address space, as with `fork(2)`: slower for
@@ -64,7 +73,7 @@ pub(crate) unsafe fn clone_on_stack(
     share_memory: bool,
     cgroup: Option<RawFd>,
     stack: &ChildStack,
-    entry: unsafe extern "C" fn(usize) -> !,
+    entry: Entry,
     arg: usize,
 ) -> io::Result<Cloned> {
     let mut base_flags = libc::CLONE_PIDFD as u64;
@@ -79,9 +88,11 @@ pub(crate) unsafe fn clone_on_stack(
         stack_size: stack.len() as u64,
         ..CloneArgs::default()
     };
+    let mut placed = NOT_PLACED;
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd as u64;
+        placed = PLACED;
     }
     // SAFETY: `args` and `pidfd` are live locals; the stack is mapped and
     // owned by the caller; the caller upholds the contract for `entry`.
@@ -91,13 +102,13 @@ pub(crate) unsafe fn clone_on_stack(
             [&mut args as *mut CloneArgs as usize, std::mem::size_of::<CloneArgs>(), 0, 0, 0],
             entry,
             arg,
+            placed,
         )
     };
     if ret == -(libc::ENOSYS as isize) {
         // clone(2) takes the top of the stack, and stores the pidfd where
         // `parent_tid` points. It cannot place the child into a cgroup:
-        // the low bit of `arg` (a pointer, so at least 8-aligned) tells the
-        // child to join on its own.
+        // the child is told to join on its own.
         // SAFETY: as above; clone(2)'s argument order differs between
         // x86_64 (flags, stack, ptid, ctid, tls) and aarch64 (flags, stack,
         // ptid, tls, ctid), but ctid and tls are both zero here.
@@ -112,7 +123,8 @@ pub(crate) unsafe fn clone_on_stack(
                     0,
                 ],
                 entry,
-                arg | NOT_PLACED,
+                arg,
+                NOT_PLACED,
             )
         };
     }
@@ -125,7 +137,7 @@ pub(crate) unsafe fn clone_on_stack(
 }
 
 /// Clones a plain child of the caller (exit signal `SIGCHLD`, as `fork`
-/// makes) that shares the caller's memory and runs `entry(arg)` on the
+/// makes) that shares the caller's memory and runs `entry(arg, NOT_PLACED)` on the
 /// stack ending at `top`. One raw system call, so the spawn child may
 /// use it; it returns the child's pid or the errno.
 ///
@@ -134,13 +146,9 @@ pub(crate) unsafe fn clone_on_stack(
 /// As for [`clone_on_stack`]: `entry` must follow the post-clone rules,
 /// and `top` must be the top of a mapping that stays mapped, and is used by
 /// nothing else, until the new process execs or exits.
-pub(crate) unsafe fn clone_sharing_memory(
-    top: usize,
-    entry: unsafe extern "C" fn(usize) -> !,
-    arg: usize,
-) -> Result<libc::pid_t, i32> {
+pub(crate) unsafe fn clone_sharing_memory(top: usize, entry: Entry, arg: usize) -> Result<libc::pid_t, i32> {
     let flags = (libc::CLONE_VM | libc::SIGCHLD) as usize;
     // SAFETY: clone(2) with a fresh stack; the caller upholds the rest.
-    let ret = unsafe { spawn_on_stack(nr::CLONE, [flags, top, 0, 0, 0], entry, arg) };
+    let ret = unsafe { spawn_on_stack(nr::CLONE, [flags, top, 0, 0, 0], entry, arg, NOT_PLACED) };
     if ret < 0 { Err((-ret) as i32) } else { Ok(ret as libc::pid_t) }
 }

@@ -75,6 +75,8 @@ mod tests {
             (nr::PRLIMIT64, libc::SYS_prlimit64),
             (nr::SETNS, libc::SYS_setns),
             (nr::EXECVEAT, libc::SYS_execveat),
+            (nr::SETSID, libc::SYS_setsid),
+            (nr::PPOLL, libc::SYS_ppoll),
             (nr::OPEN_TREE, libc::SYS_open_tree),
             (nr::MOVE_MOUNT, libc::SYS_move_mount),
             (nr::FSOPEN, libc::SYS_fsopen),

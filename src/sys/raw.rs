@@ -74,10 +74,12 @@ pub unsafe fn syscall6(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5
 }
 
 /// Issues a process-creating system call (`clone` or `clone3`) whose child
-/// starts on a fresh stack, and makes the child call `entry(arg)`.
+/// starts on a fresh stack, and makes the child call `entry(arg, flag)`.
 ///
 /// The parent gets the raw result (child pid or `-errno`). The child never
 /// returns from this function: it runs `entry`, which must not return.
+/// `flag` is a second word for the child (whether the kernel placed it in
+/// a cgroup), passed separately so that `arg` stays an untouched pointer.
 ///
 /// # Safety
 ///
@@ -90,16 +92,18 @@ pub unsafe fn syscall6(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5
 pub unsafe fn spawn_on_stack(
     nr: usize,
     args: [usize; 5],
-    entry: unsafe extern "C" fn(usize) -> !,
+    entry: unsafe extern "C" fn(usize, usize) -> !,
     arg: usize,
+    flag: usize,
 ) -> isize {
     let [a1, a2, a3, a4, a5] = args;
     let ret: isize;
     // SAFETY: in the parent this is an ordinary system call. In the child
     // (rax == 0) the kernel has switched to the new, 16-byte aligned stack;
     // the frame pointer is cleared so backtraces end here, and `entry` is
-    // called with `arg` and never returns (`ud2` traps if it ever did).
-    // r12 and r13 survive the system call in both processes.
+    // called with `arg` and `flag` and never returns (`ud2` traps if it
+    // ever did). r12, r13 and r14 survive the system call in both
+    // processes.
     unsafe {
         asm!(
             "syscall",
@@ -107,6 +111,7 @@ pub unsafe fn spawn_on_stack(
             "jnz 2f",
             "xor ebp, ebp",
             "mov rdi, r12",
+            "mov rsi, r14",
             "call r13",
             "ud2",
             "2:",
@@ -118,6 +123,7 @@ pub unsafe fn spawn_on_stack(
             in("r8") a5,
             in("r12") arg,
             in("r13") entry,
+            in("r14") flag,
             lateout("rcx") _,
             lateout("r11") _,
         );
@@ -136,15 +142,17 @@ pub unsafe fn spawn_on_stack(
 pub unsafe fn spawn_on_stack(
     nr: usize,
     args: [usize; 5],
-    entry: unsafe extern "C" fn(usize) -> !,
+    entry: unsafe extern "C" fn(usize, usize) -> !,
     arg: usize,
+    flag: usize,
 ) -> isize {
     let [a1, a2, a3, a4, a5] = args;
     let ret: isize;
     // SAFETY: in the parent this is an ordinary system call. In the child
     // (x0 == 0) the kernel has switched to the new stack; the frame and
-    // link registers are cleared and `entry(arg)` never returns (`brk`
-    // traps if it ever did). x9 and x10 survive the system call.
+    // link registers are cleared and `entry(arg, flag)` never returns
+    // (`brk` traps if it ever did). x9, x10 and x11 survive the system
+    // call.
     unsafe {
         asm!(
             "svc 0",
@@ -152,6 +160,7 @@ pub unsafe fn spawn_on_stack(
             "mov x29, xzr",
             "mov x30, xzr",
             "mov x0, x9",
+            "mov x1, x11",
             "blr x10",
             "brk #1",
             "2:",
@@ -163,6 +172,7 @@ pub unsafe fn spawn_on_stack(
             in("x4") a5,
             in("x9") arg,
             in("x10") entry,
+            in("x11") flag,
         );
     }
     ret
@@ -218,6 +228,8 @@ pub mod nr {
     pub const PRLIMIT64: usize = 302;
     pub const SETNS: usize = 308;
     pub const EXECVEAT: usize = 322;
+    pub const SETSID: usize = 112;
+    pub const PPOLL: usize = 271;
     pub const OPEN_TREE: usize = 428;
     pub const MOVE_MOUNT: usize = 429;
     pub const FSOPEN: usize = 430;
@@ -276,6 +288,8 @@ pub mod nr {
     pub const PRLIMIT64: usize = 261;
     pub const SETNS: usize = 268;
     pub const EXECVEAT: usize = 281;
+    pub const SETSID: usize = 157;
+    pub const PPOLL: usize = 73;
     pub const OPEN_TREE: usize = 428;
     pub const MOVE_MOUNT: usize = 429;
     pub const FSOPEN: usize = 430;

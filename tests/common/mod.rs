@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod netns;
+pub mod role;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
