@@ -957,9 +957,13 @@ fn converse(master: OwnedFd, deadline: Instant) -> (String, bool) {
             Ok(n) => shown.extend_from_slice(&buf[..n]),
         }
         let text = String::from_utf8_lossy(&shown).into_owned();
+        // Our own answer's echo can land right after a prompt, before its
+        // line ends ("READY spawnhello spawn"): match the known labels,
+        // not the rest of the line.
         for line in tagged(&text) {
-            if let Some(label) = line.strip_prefix("READY ") {
-                if answered.insert(label.to_string()) {
+            for label in ["spawn", "exec"] {
+                let prompt = line.strip_prefix("READY ").is_some_and(|rest| rest.starts_with(label));
+                if prompt && answered.insert(label) {
                     master.write_all(format!("hello {label}\n").as_bytes()).unwrap();
                 }
             }
@@ -1280,8 +1284,11 @@ fn role_reaper() {
             .unwrap();
         let mut out = BufReader::new(caller.stdout.take().unwrap());
         read_until_tag(&mut out, "SPAWNING", &mut String::new());
-        // Not for correctness: where in a spawn the kill lands.
-        std::thread::sleep(Duration::from_micros(random_below(20_000)));
+        // Not for correctness: where in a spawn the kill lands. A spawn
+        // takes about 1 ms here, some 20 times that under emulation, and
+        // a caller's first one longer (it reads the host's layout).
+        let span = if slow_host() { 400_000 } else { 20_000 };
+        std::thread::sleep(Duration::from_micros(random_below(span)));
         if caller.try_wait().unwrap().is_some() {
             early += 1;
         }

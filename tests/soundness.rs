@@ -46,6 +46,8 @@ fn a_child_dying_in_the_handshake_does_not_kill_the_caller() {
     if !root_or_skip("handshake SIGPIPE") {
         return;
     }
+    // The role's output pipes must not show in another test's fd count.
+    let _s = shared();
     let out = run_role("handshake_with_sigpipe_default");
     let text = String::from_utf8_lossy(&out.stdout);
     let result = text.lines().find_map(|l| l.find("ROLE-RESULT").map(|i| &l[i..])).unwrap_or("");
@@ -139,14 +141,31 @@ fn wait_reports_the_status_when_teardown_fails() {
         .command(Command::new("/bin/sleep").arg("1000"))
         .spawn()
         .unwrap();
-    let leaf = outer.cgroup_paths()[0].file_name().unwrap().to_string_lossy().into_owned();
-    // A second guest whose groups lie inside the first one's keeps them
-    // from being removed while it runs.
-    let mut inner = Guest::builder("sound-inner")
-        .resources(Resources::new().pids_max(8).parent(format!("vguest/{leaf}")))
-        .command(Command::new("/bin/sleep").arg("1000"))
-        .spawn()
-        .unwrap();
+    // A second guest whose process sits inside the first one's groups
+    // keeps them from being removed while it runs.
+    let mut inner = match cgroup_layout() {
+        // Below a group that holds a process, v2 enables no controller
+        // ("no internal processes"), so a guest with limits cannot be
+        // placed there: a plain guest is moved into a group made there.
+        "v2" => {
+            let busy = outer.cgroup_paths()[0].join("busy");
+            std::fs::create_dir(&busy).unwrap();
+            let inner = Guest::builder("sound-inner")
+                .command(Command::new("/bin/sleep").arg("1000"))
+                .spawn()
+                .unwrap();
+            std::fs::write(busy.join("cgroup.procs"), inner.id().to_string()).unwrap();
+            inner
+        }
+        _ => {
+            let leaf = outer.cgroup_paths()[0].file_name().unwrap().to_string_lossy().into_owned();
+            Guest::builder("sound-inner")
+                .resources(Resources::new().pids_max(8).parent(format!("vguest/{leaf}")))
+                .command(Command::new("/bin/sleep").arg("1000"))
+                .spawn()
+                .unwrap()
+        }
+    };
     outer.kill().unwrap();
     let err = outer.wait().unwrap_err();
     assert_eq!(err.status().and_then(|s| s.signal()), Some(9), "{err}");
@@ -171,6 +190,7 @@ fn a_forked_childs_exit_leaves_the_parents_groups() {
     if !root_or_skip("fork and exit") {
         return;
     }
+    let _s = shared();
     let out = run_role("fork_and_exit");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
