@@ -346,7 +346,10 @@ impl Guest {
     }
 
     /// Runs an interactive login shell (`/bin/sh -l`) inside the guest on
-    /// the caller's terminal and waits for it: `vserver NAME enter`.
+    /// the caller's standard streams and waits for it: `vserver NAME
+    /// enter`. The shell has a session of its own, so the caller's terminal
+    /// is not its controlling terminal (see the crate's security model):
+    /// it reads and writes it, without job control.
     ///
     /// ```no_run
     /// # let guest = vguest::Guest::builder("g").spawn()?;
