@@ -58,7 +58,10 @@
 //!   a copy of it, until they exec. While any of them exists the caller's
 //!   address space is not dumpable (`PR_SET_DUMPABLE`), so no guest
 //!   process can open its `/proc/PID/mem` or `ptrace` it: that would take
-//!   `CAP_SYS_PTRACE`, which no guest has. The caller's own dumpable flag
+//!   `CAP_SYS_PTRACE` in the caller's user namespace, which the default
+//!   capabilities leave out (granting it to a guest without a user
+//!   namespace of its own gives that guest the caller's memory). The
+//!   caller's own dumpable flag
 //!   comes back when the last of them has exec'd.
 //! - **The caller's terminal.** Every guest process starts in a session
 //!   of its own, so the caller's terminal is never its controlling

@@ -339,22 +339,33 @@ pub(crate) enum Ready {
     LifelineGone,
 }
 
+/// `ppoll(2)` on `fds` for `POLLIN`, without a signal mask; `timeout`
+/// `None` blocks. Retried on `EINTR`; returns how many fds are ready.
+fn poll_in(fds: &mut [libc::pollfd], timeout: Option<&libc::timespec>) -> SysResult {
+    let timeout = timeout.map_or(0, ptr);
+    loop {
+        // A negative fd in the set is ignored by poll(2).
+        match sys(nr::PPOLL, fds.as_mut_ptr() as usize, fds.len(), timeout, 0, 8, 0) {
+            Err(libc::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Blocks until `fd` is readable or the process behind the pidfd
-/// `lifeline` has ended (`ppoll(2)`, no timeout); `lifeline` -1 waits for
-/// `fd` alone. Retried on `EINTR`.
+/// `lifeline` has ended; `lifeline` -1 waits for `fd` alone.
 pub(crate) fn wait_readable(fd: i32, lifeline: i32) -> Result<Ready, Errno> {
     let mut fds = [
         libc::pollfd { fd, events: libc::POLLIN, revents: 0 },
         libc::pollfd { fd: lifeline, events: libc::POLLIN, revents: 0 },
     ];
     loop {
-        // A negative fd in the set is ignored by poll(2).
-        match sys(nr::PPOLL, fds.as_mut_ptr() as usize, 2, 0, 0, 8, 0) {
-            Err(libc::EINTR) => continue,
-            Err(e) => return Err(e),
-            Ok(_) if fds[1].revents != 0 => return Ok(Ready::LifelineGone),
-            Ok(_) if fds[0].revents != 0 => return Ok(Ready::Fd),
-            Ok(_) => continue,
+        poll_in(&mut fds, None)?;
+        if fds[1].revents != 0 {
+            return Ok(Ready::LifelineGone);
+        }
+        if fds[0].revents != 0 {
+            return Ok(Ready::Fd);
         }
     }
 }
@@ -362,12 +373,9 @@ pub(crate) fn wait_readable(fd: i32, lifeline: i32) -> Result<Ready, Errno> {
 /// Whether the process behind the pidfd `lifeline` has ended (a poll
 /// that does not block); false for -1.
 pub(crate) fn has_ended(lifeline: i32) -> bool {
-    if lifeline < 0 {
-        return false;
-    }
     let mut fds = [libc::pollfd { fd: lifeline, events: libc::POLLIN, revents: 0 }];
     let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    matches!(sys(nr::PPOLL, fds.as_mut_ptr() as usize, 1, ptr(&zero), 0, 8, 0), Ok(n) if n > 0)
+    matches!(poll_in(&mut fds, Some(&zero)), Ok(n) if n > 0)
 }
 
 /// `fchdir(2)`.

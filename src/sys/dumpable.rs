@@ -10,7 +10,8 @@
 //! mode checking") lets a guest process with the same uid open
 //! `/proc/PID/mem` or attach, unless the address space is not dumpable:
 //! then it also takes `CAP_SYS_PTRACE` in the caller's user namespace,
-//! which a guest never has. Write access to that memory would be code
+//! which the default capabilities leave out (a guest in a user namespace
+//! of its own never has it there). Write access to that memory would be code
 //! execution as the caller (runc's CVE-2016-9962 was this bug).
 //!
 //! The flag belongs to the address space (`PR_SET_DUMPABLE`, `prctl(2)`),
