@@ -1,4 +1,4 @@
-//! Builds the built-in init (`src/spawn/init/main.rs`) as a tiny static
+//! Builds the built-in init (`src/child/init/main.rs`) as a tiny static
 //! executable for the target, to be embedded in the library and executed
 //! from a memfd as the PID 1 of a guest's PID namespace.
 //!
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    for f in ["src/spawn/init/main.rs", "src/sys/raw.rs", "src/spawn/wire.rs"] {
+    for f in ["src/child/init/main.rs", "src/sys/raw.rs", "src/plan/wire.rs"] {
         println!("cargo::rerun-if-changed={f}");
     }
     println!("cargo::rerun-if-env-changed=VGUEST_INIT_LINKER");
@@ -45,7 +45,7 @@ fn main() {
     if let Ok(linker) = env::var("VGUEST_INIT_LINKER").or_else(|_| env::var(&linker_var)) {
         cmd.arg("-C").arg(format!("linker={linker}"));
     }
-    cmd.arg("-o").arg(&out).arg("src/spawn/init/main.rs");
+    cmd.arg("-o").arg(&out).arg("src/child/init/main.rs");
 
     let result = cmd.output().expect("running rustc for the built-in init");
     if !result.status.success() {

@@ -2,17 +2,20 @@
 //! PID 1, for a guest manager that starts guests in one command and
 //! enters them from another (`vserver NAME enter`).
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::time::Duration;
 
 use crate::command::Command;
-use crate::context::{CapsPlan, CredsPlan, Signal, last_cap};
+use crate::context::last_cap;
 use crate::error::Error;
-use crate::guest::ExitStatus;
+use crate::launch::enter::EnterInfo;
+use crate::plan::{CapsPlan, CredsPlan};
 use crate::process::GuestProcess;
-use crate::resources::{self, Cgroups, ResourceError, Stats};
-use crate::spawn::enter::{self, EnterInfo};
+use crate::resources::{Cgroups, Stats};
+use crate::running::{Running, login_shell};
+use crate::signal::Signal;
+use crate::status::ExitStatus;
 use crate::sys::pidfd;
 
 /// A running guest found by pid rather than spawned by this process.
@@ -35,12 +38,9 @@ use crate::sys::pidfd;
 /// ```
 #[derive(Debug)]
 pub struct AttachedGuest {
-    name: String,
-    pid: libc::pid_t,
-    pidfd: OwnedFd,
-    enter: EnterInfo,
-    /// The guest's own groups, if it has any (kept when this is dropped).
-    cgroups: Option<Cgroups>,
+    /// Its PID 1, how to enter it, and its own groups if it has any
+    /// (kept when this is dropped).
+    running: Running,
 }
 
 fn attach_err(pid: u32) -> impl Fn(std::io::Error) -> Error {
@@ -114,7 +114,7 @@ impl AttachedGuest {
         };
         let no_new_privs = numbers(&status, "NoNewPrivs").first() == Some(&1);
         let enter = EnterInfo::new(creds, caps, no_new_privs, rlimits);
-        Ok(AttachedGuest { name: format!("pid {pid}"), pid: raw, pidfd, enter, cgroups })
+        Ok(AttachedGuest { running: Running { name: format!("pid {pid}"), pid: raw, pidfd, enter, cgroups } })
     }
 
     /// The host pid of the guest's PID 1.
@@ -125,7 +125,7 @@ impl AttachedGuest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn id(&self) -> u32 {
-        self.pid as u32
+        self.running.id()
     }
 
     /// A pidfd of the guest's PID 1.
@@ -136,7 +136,7 @@ impl AttachedGuest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn pidfd(&self) -> BorrowedFd<'_> {
-        self.pidfd.as_fd()
+        self.running.pidfd()
     }
 
     /// Whether the guest still runs.
@@ -149,7 +149,7 @@ impl AttachedGuest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn is_running(&self) -> bool {
-        pidfd::send_signal(self.pidfd.as_fd(), 0).is_ok()
+        self.running.signal(0).unwrap_or(false)
     }
 
     /// Starts `command` inside the guest, as [`Guest::exec`](crate::Guest::exec) does.
@@ -162,7 +162,7 @@ impl AttachedGuest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn exec(&self, command: Command) -> Result<GuestProcess, Error> {
-        enter::exec(&self.name, self.pid, self.pidfd.as_fd(), &self.enter, self.cgroups.as_ref(), &command)
+        self.running.exec(&command)
     }
 
     /// Runs an interactive login shell inside the guest and waits for it.
@@ -172,7 +172,7 @@ impl AttachedGuest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn enter(&self) -> Result<ExitStatus, Error> {
-        self.exec(crate::guest::login_shell())?.wait()
+        self.exec(login_shell())?.wait()
     }
 
     /// Sends `signal` to the guest's PID 1.
@@ -183,7 +183,7 @@ impl AttachedGuest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn signal(&self, signal: Signal) -> Result<(), Error> {
-        pidfd::send_signal(self.pidfd.as_fd(), signal as i32).map_err(attach_err(self.pid as u32))
+        pidfd::send_signal(self.running.pidfd(), signal.as_raw()).map_err(attach_err(self.id()))
     }
 
     /// The guest's cgroup directories, found when attaching: in each
@@ -200,11 +200,7 @@ impl AttachedGuest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn cgroup_paths(&self) -> Vec<&Path> {
-        self.cgroups.as_ref().map(|g| g.paths().collect()).unwrap_or_default()
-    }
-
-    fn groups(&self) -> Result<&Cgroups, ResourceError> {
-        self.cgroups.as_ref().ok_or_else(|| ResourceError::NoGroups { guest: self.name.clone() })
+        self.running.cgroup_paths()
     }
 
     /// What the guest uses now, as its groups account it; see
@@ -216,7 +212,7 @@ impl AttachedGuest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn stats(&self) -> Result<Stats, Error> {
-        Ok(resources::read_stats(self.groups()?.groups())?)
+        self.running.stats()
     }
 
     /// Freezes every process of the guest; see [`Guest::pause`](crate::Guest::pause).
@@ -228,7 +224,7 @@ impl AttachedGuest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn pause(&self) -> Result<(), Error> {
-        Ok(self.groups()?.set_frozen(true)?)
+        self.running.pause()
     }
 
     /// Lets a paused guest run again.
@@ -238,7 +234,7 @@ impl AttachedGuest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn resume(&self) -> Result<(), Error> {
-        Ok(self.groups()?.set_frozen(false)?)
+        self.running.resume()
     }
 
     /// Kills every process of the guest at once (through its groups; with
@@ -250,13 +246,10 @@ impl AttachedGuest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn kill_all(&self) -> Result<(), Error> {
-        if let Some(groups) = &self.cgroups {
+        if let Some(groups) = &self.running.cgroups {
             groups.kill_all()?;
         }
-        match pidfd::send_signal(self.pidfd.as_fd(), libc::SIGKILL) {
-            Err(e) if e.raw_os_error() != Some(libc::ESRCH) => Err(attach_err(self.pid as u32)(e)),
-            _ => Ok(()),
-        }
+        self.running.signal(libc::SIGKILL).map(drop).map_err(attach_err(self.id()))
     }
 
     /// Waits until the guest's PID 1 has exited, at most `timeout`; returns
@@ -273,11 +266,8 @@ impl AttachedGuest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, Error> {
-        pidfd::wait_exit(self.pidfd.as_fd(), timeout).map_err(|source| Error::Guest {
-            op: "waiting for",
-            guest: self.name.clone(),
-            source,
-        })
+        pidfd::wait_exit(self.running.pidfd(), timeout)
+            .map_err(|source| self.running.err("waiting for", source))
     }
 
     /// Stops the guest as `vserver NAME stop` does: `SIGTERM` to its PID 1
@@ -297,25 +287,16 @@ impl AttachedGuest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn stop(mut self, grace: Duration) -> Result<(), Error> {
-        match pidfd::send_signal(self.pidfd.as_fd(), libc::SIGTERM) {
-            Err(e) if e.raw_os_error() != Some(libc::ESRCH) => return Err(attach_err(self.pid as u32)(e)),
-            _ => {}
-        }
+        self.running.signal(libc::SIGTERM).map_err(attach_err(self.id()))?;
         if !self.wait_timeout(grace)? {
             self.kill_all()?;
             if !self.wait_timeout(Duration::from_secs(10))? {
                 let source = std::io::Error::from_raw_os_error(libc::ETIMEDOUT);
-                return Err(Error::Guest { op: "killing", guest: self.name.clone(), source });
+                return Err(self.running.err("killing", source));
             }
         }
-        if let Some(mut groups) = self.cgroups.take() {
-            // Without a PID namespace, processes may outlive PID 1.
-            if !groups.is_empty() {
-                groups.kill_all()?;
-            }
-            groups.remove()?;
-        }
-        Ok(())
+        // Without a PID namespace, processes may outlive PID 1.
+        self.running.remove_groups(true)
     }
 }
 

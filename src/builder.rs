@@ -8,6 +8,7 @@ use crate::fs::Filesystem;
 use crate::guest::Guest;
 use crate::net::Network;
 use crate::resources::Resources;
+use crate::spawn::GuestSpec;
 use crate::status::Init;
 
 /// Describes a guest; [`spawn`](GuestBuilder::spawn) starts it.
@@ -159,6 +160,29 @@ impl GuestBuilder {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn spawn(&self) -> Result<Guest, Error> {
-        crate::spawn::spawn(self)
+        crate::spawn::spawn(GuestSpec {
+            name: &self.name,
+            context: &self.context,
+            command: &self.command,
+            filesystem: self.filesystem.as_ref(),
+            init: self.init,
+            kill_on_drop: self.kill_on_drop,
+            resources: self.resources.as_ref(),
+            network: self.network.as_ref(),
+        })
+    }
+}
+
+impl Guest {
+    /// Starts describing a guest called `name` (letters, digits, `.`, `_`,
+    /// `-`; at most 64 bytes). The name is the default hostname.
+    ///
+    /// ```
+    /// use vguest::Guest;
+    ///
+    /// let builder = Guest::builder("web1");
+    /// ```
+    pub fn builder(name: impl Into<String>) -> GuestBuilder {
+        GuestBuilder::new(name.into())
     }
 }

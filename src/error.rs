@@ -25,7 +25,7 @@ pub use crate::resources::ResourceError;
 ///     .spawn()
 ///     .unwrap_err();
 /// match &err {
-///     Error::Setup(setup) => assert_eq!(setup.step, Step::Exec),
+///     Error::Setup(setup) => assert_eq!(setup.step(), Step::Exec),
 ///     other => panic!("unexpected {other}"),
 /// }
 /// # }
@@ -166,22 +166,43 @@ impl Error {
 /// // The kernel refused the namespaces (no privilege, or a limit such as
 /// // user.max_user_namespaces reached).
 /// fn clone_refused(err: &Error) -> bool {
-///     matches!(err, Error::Spawn(SpawnError { op, .. }) if op.starts_with("cloning"))
+///     matches!(err, Error::Spawn(spawn) if spawn.op().starts_with("cloning"))
 /// }
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[error("{op} failed")]
 pub struct SpawnError {
-    /// What the parent was doing.
-    pub op: String,
-    /// The system error.
+    op: String,
     #[source]
-    pub source: io::Error,
+    source: io::Error,
 }
 
 impl SpawnError {
     pub(crate) fn new(op: impl Into<String>, source: io::Error) -> Self {
         SpawnError { op: op.into(), source }
+    }
+
+    /// What the parent was doing: `cloning with flags ...`, `creating the
+    /// error pipe`, `writing /proc/PID/uid_map`, ...
+    ///
+    /// ```
+    /// fn explain(err: &vguest::SpawnError) -> String {
+    ///     format!("{} failed with errno {:?}", err.op(), err.io_error().raw_os_error())
+    /// }
+    /// ```
+    pub fn op(&self) -> &str {
+        &self.op
+    }
+
+    /// The system error.
+    ///
+    /// ```
+    /// fn refused(err: &vguest::SpawnError) -> bool {
+    ///     err.io_error().raw_os_error() == Some(libc::EPERM)
+    /// }
+    /// ```
+    pub fn io_error(&self) -> &io::Error {
+        &self.source
     }
 }
 
@@ -191,19 +212,58 @@ impl SpawnError {
 /// use vguest::{SetupError, Step};
 ///
 /// fn explain(err: &SetupError) -> String {
-///     format!("step {:?} on {} failed with errno {:?}", err.step, err.subject, err.source.raw_os_error())
+///     format!("step {:?} on {} failed with errno {:?}", err.step(), err.subject(), err.raw_os_error())
 /// }
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[error("guest setup failed while {step} {subject}")]
 pub struct SetupError {
-    /// The step that failed.
-    pub step: Step,
-    /// The value the step worked on (a path, a name, a limit).
-    pub subject: String,
-    /// The errno the kernel returned.
+    step: Step,
+    subject: String,
     #[source]
-    pub source: io::Error,
+    source: io::Error,
+}
+
+impl SetupError {
+    pub(crate) fn new(step: Step, subject: String, errno: i32) -> Self {
+        SetupError { step, subject, source: io::Error::from_raw_os_error(errno) }
+    }
+
+    /// The step that failed.
+    ///
+    /// ```
+    /// use vguest::{SetupError, Step};
+    ///
+    /// fn is_mount(err: &SetupError) -> bool {
+    ///     err.step() == Step::Mount
+    /// }
+    /// ```
+    pub fn step(&self) -> Step {
+        self.step
+    }
+
+    /// The value the step worked on: a path, a name, a limit (empty where
+    /// the step has none).
+    ///
+    /// ```
+    /// fn what(err: &vguest::SetupError) -> &str {
+    ///     err.subject()
+    /// }
+    /// ```
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The errno the kernel returned.
+    ///
+    /// ```
+    /// fn not_found(err: &vguest::SetupError) -> bool {
+    ///     err.raw_os_error() == libc::ENOENT
+    /// }
+    /// ```
+    pub fn raw_os_error(&self) -> i32 {
+        self.source.raw_os_error().unwrap_or(0)
+    }
 }
 
 /// The steps the guest's first process takes before its payload runs, in
@@ -265,16 +325,12 @@ pub enum Step {
     SetCaps,
     /// Raising ambient capabilities.
     RaiseAmbient,
-    /// Setting securebits.
-    SetSecurebits,
     /// Setting `no_new_privs`.
     NoNewPrivs,
     /// Changing to the working directory.
     Chdir,
     /// Connecting standard input, output and error.
     Stdio,
-    /// Closing inherited file descriptors.
-    CloseFds,
     /// Resetting signal dispositions.
     Signals,
     /// Looking the program up in `PATH`.
@@ -285,8 +341,6 @@ pub enum Step {
     ExecInit,
     /// Starting the payload's process beside the built-in init.
     InitFork,
-    /// Installing the seccomp filter.
-    Seccomp,
     /// Entering a running guest's namespaces.
     JoinGuest,
     /// Creating the guest's network namespace (beside the spawn child).
@@ -297,7 +351,7 @@ pub enum Step {
 
 impl Step {
     pub(crate) fn from_wire(code: u32) -> Option<Step> {
-        use crate::spawn::wire::step as w;
+        use crate::plan::wire::step as w;
         Some(match code {
             w::WAIT_FOR_PARENT => Step::WaitForParent,
             w::PARENT_DEATH_SIGNAL => Step::ParentDeathSignal,
@@ -319,17 +373,14 @@ impl Step {
             w::SET_UID => Step::SetUid,
             w::SET_CAPS => Step::SetCaps,
             w::RAISE_AMBIENT => Step::RaiseAmbient,
-            w::SET_SECUREBITS => Step::SetSecurebits,
             w::NO_NEW_PRIVS => Step::NoNewPrivs,
             w::CHDIR => Step::Chdir,
             w::STDIO => Step::Stdio,
-            w::CLOSE_FDS => Step::CloseFds,
             w::SIGNALS => Step::Signals,
             w::RESOLVE_PROGRAM => Step::ResolveProgram,
             w::EXEC => Step::Exec,
             w::EXEC_INIT => Step::ExecInit,
             w::INIT_FORK => Step::InitFork,
-            w::SECCOMP => Step::Seccomp,
             w::JOIN_GUEST => Step::JoinGuest,
             w::CREATE_NETWORK => Step::CreateNetwork,
             w::NEW_SESSION => Step::NewSession,
@@ -361,17 +412,14 @@ impl fmt::Display for Step {
             Step::SetUid => "setting uid",
             Step::SetCaps => "setting capabilities",
             Step::RaiseAmbient => "raising ambient capability",
-            Step::SetSecurebits => "setting securebits",
             Step::NoNewPrivs => "setting no_new_privs",
             Step::Chdir => "changing directory to",
             Step::Stdio => "connecting",
-            Step::CloseFds => "closing inherited file descriptors",
             Step::Signals => "resetting signal",
             Step::ResolveProgram => "looking up program",
             Step::Exec => "executing",
             Step::ExecInit => "executing the built-in init for",
             Step::InitFork => "starting the payload process of",
-            Step::Seccomp => "installing seccomp filter",
             Step::JoinGuest => "entering",
             Step::CreateNetwork => "creating",
             Step::NewSession => "starting a new session",

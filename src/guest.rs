@@ -3,30 +3,33 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
 use crate::attach::AttachedGuest;
-use crate::builder::GuestBuilder;
 use crate::command::Command;
-use crate::context::Signal;
 use crate::error::Error;
+use crate::launch::enter::EnterInfo;
 use crate::net::NetLinks;
 use crate::process::GuestProcess;
-use crate::resources::{self, Cgroups, ResourceError, Stats};
-use crate::spawn::enter::EnterInfo;
-// `pub(crate)`: other modules (attach.rs) name it through this module.
-pub(crate) use crate::status::ExitStatus;
+use crate::resources::{self, Cgroups, Stats};
+use crate::running::{Running, login_shell};
+use crate::signal::Signal;
+use crate::status::ExitStatus;
 use crate::sys::pidfd;
 
-/// The shell [`Guest::enter`] runs: `/bin/sh -l` with the caller's `TERM`.
-pub(crate) fn login_shell() -> Command {
-    Command::new("/bin/sh").arg("-l").env("TERM", std::env::var_os("TERM").unwrap_or_else(|| "dumb".into()))
-}
-
-/// What spawning made on the host for a guest, which its handle removes.
-pub(crate) struct HostObjects {
+/// What a spawn hands to the guest's handle.
+pub(crate) struct GuestParts {
+    pub name: String,
+    pub pid: libc::pid_t,
+    pub pidfd: OwnedFd,
+    pub status_pipe: Option<OwnedFd>,
+    pub kill_on_drop: bool,
+    pub own_pid_ns: bool,
+    pub enter: EnterInfo,
+    /// The caller's ends of the payload's piped stdin, stdout, stderr.
+    pub stdio: [Option<OwnedFd>; 3],
     pub cgroups: Option<Cgroups>,
     pub links: Option<NetLinks>,
 }
@@ -36,7 +39,7 @@ pub(crate) struct HostObjects {
 /// Like `std::process::Child`: wait for it, signal it, read and write
 /// its piped standard streams. Unlike `Child`, dropping a `Guest` kills
 /// it and removes everything made for it (unless
-/// [`kill_on_drop(false)`](GuestBuilder::kill_on_drop) or
+/// [`kill_on_drop(false)`](crate::GuestBuilder::kill_on_drop) or
 /// [`detach`](Guest::detach)).
 ///
 /// ```no_run
@@ -54,9 +57,9 @@ pub(crate) struct HostObjects {
 /// ```
 #[derive(Debug)]
 pub struct Guest {
-    name: String,
-    pid: libc::pid_t,
-    pidfd: OwnedFd,
+    /// Its name, PID 1, how to enter it, and its cgroups (until it has
+    /// ended and they are removed).
+    running: Running,
     /// The built-in init's report of the payload's wait status.
     status_pipe: Option<OwnedFd>,
     status: Option<ExitStatus>,
@@ -65,9 +68,6 @@ pub struct Guest {
     /// outlives its PID 1 (the kernel kills the rest before PID 1 is
     /// reaped).
     own_pid_ns: bool,
-    enter: EnterInfo,
-    /// The guest's cgroups, until it has ended and they are removed.
-    cgroups: Option<Cgroups>,
     /// The host side of the guest's links, until it has ended.
     links: Option<NetLinks>,
     /// The caller's end of the payload's stdin, if piped.
@@ -79,37 +79,26 @@ pub struct Guest {
 }
 
 impl Guest {
-    /// Starts describing a guest called `name` (letters, digits, `.`, `_`,
-    /// `-`; at most 64 bytes). The name is the default hostname.
-    ///
-    /// ```
-    /// use vguest::Guest;
-    ///
-    /// let builder = Guest::builder("web1");
-    /// ```
-    pub fn builder(name: impl Into<String>) -> GuestBuilder {
-        GuestBuilder::new(name.into())
-    }
-
-    pub(crate) fn new(
-        b: &GuestBuilder,
-        pid: libc::pid_t,
-        pidfd: OwnedFd,
-        status_pipe: Option<OwnedFd>,
-        enter: EnterInfo,
-        [stdin, stdout, stderr]: [Option<OwnedFd>; 3],
-        HostObjects { cgroups, links }: HostObjects,
-    ) -> Guest {
-        Guest {
-            name: b.name.clone(),
+    pub(crate) fn new(parts: GuestParts) -> Guest {
+        let GuestParts {
+            name,
             pid,
             pidfd,
             status_pipe,
-            status: None,
-            kill_on_drop: b.kill_on_drop,
-            own_pid_ns: b.context.effective_namespaces().contains(crate::Namespaces::PID),
+            kill_on_drop,
+            own_pid_ns,
             enter,
+            stdio,
             cgroups,
+            links,
+        } = parts;
+        let [stdin, stdout, stderr] = stdio;
+        Guest {
+            running: Running { name, pid, pidfd, enter, cgroups },
+            status_pipe,
+            status: None,
+            kill_on_drop,
+            own_pid_ns,
             links,
             stdin: stdin.map(ChildStdin::from),
             stdout: stdout.map(ChildStdout::from),
@@ -125,7 +114,7 @@ impl Guest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn name(&self) -> &str {
-        &self.name
+        &self.running.name
     }
 
     /// The host pid of the guest's first process (its PID 1).
@@ -136,7 +125,7 @@ impl Guest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn id(&self) -> u32 {
-        self.pid as u32
+        self.running.id()
     }
 
     /// A pidfd of the guest's first process: readable when it exits,
@@ -149,7 +138,7 @@ impl Guest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn pidfd(&self) -> BorrowedFd<'_> {
-        self.pidfd.as_fd()
+        self.running.pidfd()
     }
 
     /// Sends `signal` to the guest. With the built-in init, termination
@@ -166,10 +155,8 @@ impl Guest {
         if self.status.is_some() {
             return Ok(());
         }
-        pidfd::send_signal(self.pidfd.as_fd(), signal as i32).or_else(|e| {
-            // ESRCH: it already exited and awaits reaping.
-            if e.raw_os_error() == Some(libc::ESRCH) { Ok(()) } else { Err(self.err("signalling", e)) }
-        })
+        // ESRCH: it already exited and awaits reaping.
+        self.running.signal(signal.as_raw()).map(drop).map_err(|e| self.running.err("signalling", e))
     }
 
     /// Kills the guest: `SIGKILL` to its PID 1, which (with a PID
@@ -204,7 +191,7 @@ impl Guest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn kill_all(&mut self) -> Result<(), Error> {
-        match &self.cgroups {
+        match &self.running.cgroups {
             Some(groups) if self.status.is_none() => Ok(groups.kill_all()?),
             _ => self.kill(),
         }
@@ -223,7 +210,7 @@ impl Guest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn pause(&self) -> Result<(), Error> {
-        Ok(self.groups()?.set_frozen(true)?)
+        self.running.pause()
     }
 
     /// Lets a [`pause`](Self::pause)d guest run again.
@@ -235,7 +222,7 @@ impl Guest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn resume(&self) -> Result<(), Error> {
-        Ok(self.groups()?.set_frozen(false)?)
+        self.running.resume()
     }
 
     /// What the guest uses now: memory, CPU time, processes, OOM kills, as
@@ -248,7 +235,7 @@ impl Guest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn stats(&self) -> Result<Stats, Error> {
-        Ok(resources::read_stats(self.groups()?.groups())?)
+        self.running.stats()
     }
 
     /// The guest's cgroup directories, one per hierarchy (empty without
@@ -262,7 +249,7 @@ impl Guest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn cgroup_paths(&self) -> Vec<&Path> {
-        self.cgroups.as_ref().map(|g| g.paths().collect()).unwrap_or_default()
+        self.running.cgroup_paths()
     }
 
     /// The names of the guest's host-side links (the veth ends), while it
@@ -277,10 +264,6 @@ impl Guest {
     /// ```
     pub fn host_links(&self) -> Vec<&str> {
         self.links.as_ref().map(|l| l.names().collect()).unwrap_or_default()
-    }
-
-    fn groups(&self) -> Result<&Cgroups, ResourceError> {
-        self.cgroups.as_ref().ok_or_else(|| ResourceError::NoGroups { guest: self.name.clone() })
     }
 
     /// Waits for the guest to end and returns the payload's status.
@@ -310,7 +293,7 @@ impl Guest {
         if let Some(status) = self.status {
             return self.teardown(status).map(Some);
         }
-        match pidfd::waitid(self.pidfd.as_fd(), true).map_err(|e| self.err("waiting for", e))? {
+        match pidfd::waitid(self.running.pidfd(), true).map_err(|e| self.err("waiting for", e))? {
             Some(raw) => self.reaped(raw).map(Some),
             None => Ok(None),
         }
@@ -333,16 +316,9 @@ impl Guest {
     /// ```
     pub fn exec(&self, command: Command) -> Result<GuestProcess, Error> {
         if self.status.is_some() {
-            return Err(Error::Exited { guest: self.name.clone() });
+            return Err(Error::Exited { guest: self.running.name.clone() });
         }
-        crate::spawn::enter::exec(
-            &self.name,
-            self.pid,
-            self.pidfd.as_fd(),
-            &self.enter,
-            self.cgroups.as_ref(),
-            &command,
-        )
+        self.running.exec(&command)
     }
 
     /// Runs an interactive login shell (`/bin/sh -l`) inside the guest on
@@ -394,7 +370,7 @@ impl Guest {
         if let Some(status) = self.status {
             return self.teardown(status);
         }
-        let raw = pidfd::wait(self.pidfd.as_fd()).map_err(|e| self.err("waiting for", e))?;
+        let raw = pidfd::wait(self.running.pidfd()).map_err(|e| self.err("waiting for", e))?;
         self.reaped(raw)
     }
 
@@ -404,7 +380,7 @@ impl Guest {
         // With the built-in init, its status stands for the payload's
         // only if it could not report the payload's own (it was killed).
         let mut status = self.read_payload_status().unwrap_or(ExitStatus::from_raw(raw));
-        if let Some(groups) = &self.cgroups {
+        if let Some(groups) = &self.running.cgroups {
             // Read before the group goes away.
             let oom_kills = resources::oom_kills(groups.groups()).ok().flatten().unwrap_or(0);
             status = status.with_oom_killed(oom_kills > 0);
@@ -428,7 +404,9 @@ impl Guest {
         };
         match groups.or(links) {
             None => Ok(status),
-            Some(first) => Err(Error::Teardown { guest: self.name.clone(), status, source: Box::new(first) }),
+            Some(first) => {
+                Err(Error::Teardown { guest: self.running.name.clone(), status, source: Box::new(first) })
+            }
         }
     }
 
@@ -436,15 +414,7 @@ impl Guest {
     /// groups (a guest without a PID namespace may leave processes behind)
     /// and removes them.
     fn remove_cgroups(&mut self) -> Result<(), Error> {
-        let Some(groups) = self.cgroups.as_mut() else {
-            return Ok(());
-        };
-        if !self.own_pid_ns && !groups.is_empty() {
-            groups.kill_all()?;
-        }
-        groups.remove()?;
-        self.cgroups = None;
-        Ok(())
+        self.running.remove_groups(!self.own_pid_ns)
     }
 
     fn read_payload_status(&mut self) -> Option<ExitStatus> {
@@ -455,7 +425,7 @@ impl Guest {
     }
 
     fn err(&self, op: &'static str, source: std::io::Error) -> Error {
-        Error::Guest { op, guest: self.name.clone(), source }
+        self.running.err(op, source)
     }
 }
 
@@ -470,7 +440,7 @@ impl Drop for Guest {
             let _ = self.reap();
         } else {
             // The guest runs on: its groups and links stay.
-            if let Some(groups) = self.cgroups.as_mut() {
+            if let Some(groups) = self.running.cgroups.as_mut() {
                 groups.detach();
             }
             if let Some(links) = self.links.as_mut() {

@@ -108,14 +108,20 @@
 
 mod attach;
 mod builder;
+mod child;
 mod command;
 pub mod context;
 mod error;
 pub mod fs;
 mod guest;
+mod launch;
 pub mod net;
+mod patience;
+mod plan;
 mod process;
 pub mod resources;
+mod running;
+mod signal;
 mod spawn;
 mod status;
 mod sys;

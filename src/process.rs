@@ -5,8 +5,8 @@ use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
-use crate::context::Signal;
 use crate::error::Error;
+use crate::signal::Signal;
 use crate::status::ExitStatus;
 use crate::sys::pidfd;
 
@@ -130,7 +130,7 @@ impl GuestProcess {
         if self.status.is_some() {
             return Ok(());
         }
-        match pidfd::send_signal(self.pidfd.as_fd(), signal as i32) {
+        match pidfd::send_signal(self.pidfd.as_fd(), signal.as_raw()) {
             Err(e) if e.raw_os_error() != Some(libc::ESRCH) => Err(self.err("signalling", e)),
             _ => Ok(()),
         }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::context::Signal;
+use crate::signal::Signal;
 
 /// What runs as PID 1 of a guest with its own PID namespace.
 ///

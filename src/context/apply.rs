@@ -7,30 +7,10 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use super::{
-    CapSet, ClockOffsets, Context, ContextError, IdMap, Namespaces, check_name, render_map, rlimit_name,
+    CapSet, ClockOffsets, Context, ContextError, IdMap, Namespaces, Signal, check_name, render_map,
+    rlimit_name,
 };
-
-/// Capability sets as kernel bit masks.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CapsPlan {
-    /// Highest capability number the kernel knows.
-    pub last_cap: u32,
-    pub bounding: u64,
-    pub effective: u64,
-    pub permitted: u64,
-    pub inheritable: u64,
-    pub ambient: u64,
-}
-
-/// The ids the payload runs as.
-#[derive(Debug, Clone)]
-pub(crate) struct CredsPlan {
-    pub uid: libc::uid_t,
-    pub gid: libc::gid_t,
-    pub groups: Vec<libc::gid_t>,
-    /// False when setgroups is denied in the guest's user namespace.
-    pub set_groups: bool,
-}
+use crate::plan::{CapsPlan, CredsPlan};
 
 /// What the parent writes for the child's user namespace.
 #[derive(Debug)]
@@ -115,7 +95,7 @@ impl Context {
                 let resource = rlimit_name(r.resource);
                 return Err(ContextError::InvalidRlimit { resource, soft: r.soft, hard: r.hard });
             }
-            rlimits.push((r.resource as u32, libc::rlimit64 { rlim_cur: r.soft, rlim_max: r.hard }));
+            rlimits.push((r.resource.as_raw(), libc::rlimit64 { rlim_cur: r.soft, rlim_max: r.hard }));
         }
         let (uid, gid) = self.user.resolve(root)?;
         let userns = match ns.contains(Namespaces::USER) {
@@ -140,7 +120,7 @@ impl Context {
             userns,
             rlimits,
             clocks: self.clocks,
-            pdeathsig: self.parent_death_signal.map_or(0, |s| s as i32),
+            pdeathsig: self.parent_death_signal.map_or(0, Signal::as_raw),
             no_new_privs: self.no_new_privs,
         })
     }

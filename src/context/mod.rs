@@ -30,19 +30,9 @@ pub use self::caps::{CapSet, Capabilities, Capability};
 pub use self::ids::{IdMap, User};
 pub use self::namespaces::Namespaces;
 pub use self::rlimit::{RLIM_INFINITY, Rlimit};
-/// A signal, as the `nix` crate names it: what [`Guest::signal`](crate::Guest::signal)
-/// sends and [`Context::parent_death_signal`] delivers.
-///
-/// ```
-/// use vguest::{Context, Signal};
-///
-/// // The guest gets SIGTERM when the thread that spawned it ends.
-/// let ctx = Context::new().parent_death_signal(Signal::SIGTERM);
-/// assert_eq!(Signal::SIGTERM as i32, libc::SIGTERM);
-/// ```
-pub use nix::sys::signal::Signal;
+pub use crate::signal::Signal;
 
-pub(crate) use self::apply::{CapsPlan, CredsPlan, last_cap, time_offsets};
+pub(crate) use self::apply::{ContextPlan, last_cap, time_offsets};
 use self::ids::render_map;
 pub(crate) use self::rlimit::RlimitSetting;
 use self::rlimit::name as rlimit_name;

@@ -24,17 +24,14 @@
 //! guest's capabilities and cgroup device rules decide what it can do with
 //! them.
 
-mod apply;
 mod error;
 mod mount;
 mod plan;
 
 use std::path::{Path, PathBuf};
 
-pub(crate) use apply::child_filesystem;
 pub use error::FsError;
 pub use mount::{BindFlags, Mount, Overlay, Propagation, Root, Upper};
-pub(crate) use plan::FsPlan;
 
 /// The paths masked by default: read as empty or refused.
 ///

@@ -70,6 +70,7 @@ use std::sync::Arc;
 
 pub use self::error::NetError;
 pub use self::link::{Macvlan, MacvlanMode, Veth};
+pub(crate) use self::plan::NetPlan;
 pub use self::pool::NetnsPool;
 pub(crate) use self::setup::{NetLinks, child_netns, setup};
 

@@ -28,7 +28,7 @@ use super::NetError;
 use super::link::MacvlanMode as Mode;
 use super::netlink::{Request, Rtnl};
 use super::plan::{Cidr, IfacePlan, LinkPlan, MacvlanPlan, NetPlan, VethPlan};
-use crate::resources::patiently;
+use crate::patience::patiently;
 
 /// The host-side links made for a guest, deleted on [`remove`] or drop
 /// unless [`detach`]ed.

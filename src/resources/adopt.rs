@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use super::error::ResourceError;
-use super::layout::{Controller, Hierarchies};
+use super::hierarchies::{Controller, Hierarchies};
 use super::make::is_marked;
 use super::owner::{Cgroups, Group, open_dir};
 use super::placement::{DEFAULT_PARENT, GroupPlan};

@@ -18,9 +18,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use cgroups_rs::fs::freezer::FreezerController;
 
 use super::error::ResourceError;
-use super::layout::Controller;
-use super::owner::{Cgroups, Group, patiently, procs};
+use super::hierarchies::Controller;
+use super::owner::{Cgroups, Group, procs};
 use super::write::io_error;
+use crate::patience::patiently;
 use crate::sys::pidfd;
 
 impl Cgroups {

@@ -4,7 +4,7 @@
 
 use super::Resources;
 use super::error::ResourceError;
-use super::layout::Controller;
+use super::hierarchies::Controller;
 use super::placement::Wanted;
 
 /// The smallest memory limit accepted: below it not even the built-in init

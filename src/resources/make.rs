@@ -85,9 +85,8 @@ fn keep(dir: &Path, controllers: &[&'static str]) {
             }
         }
         OWNER.store(std::process::id(), std::sync::atomic::Ordering::Relaxed);
-        // SAFETY: `at_exit` is a plain function that never unwinds (it
-        // only ignores errors) and stays valid for the process's life.
-        unsafe { libc::atexit(at_exit) };
+        // `at_exit` never unwinds: it only ignores errors.
+        crate::sys::atexit::register(at_exit);
     });
     let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
     kept.entry(dir.to_path_buf()).or_default().extend(controllers.iter().copied());

@@ -58,6 +58,7 @@
 mod adopt;
 mod control;
 mod error;
+mod hierarchies;
 mod layout;
 mod limits;
 mod make;
@@ -75,9 +76,9 @@ pub use self::layout::CgroupLayout;
 pub use self::make::remove_empty_parents;
 pub use self::stats::Stats;
 
-use self::layout::Hierarchies;
+use self::hierarchies::Hierarchies;
 use self::limits::IoKind;
-pub(crate) use self::owner::{Cgroups, patiently};
+pub(crate) use self::owner::Cgroups;
 pub(crate) use self::stats::{oom_kills, read as read_stats};
 
 /// What a guest may use: memory, CPU, cpuset, processes, block I/O.

@@ -8,34 +8,14 @@ use std::io::{self, ErrorKind};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use super::error::ResourceError;
-use super::layout::{CgroupLayout, Controller, Hierarchies};
+use super::hierarchies::{Controller, Hierarchies};
+use super::layout::CgroupLayout;
 use super::limits::Limit;
 use super::make::{make, prune, release};
 use super::placement::{self, GroupPlan, Wanted};
-
-/// How long removal retries `EBUSY` (the kernel may still be releasing the
-/// last task) and freezing waits for the kernel to finish.
-const PATIENCE: Duration = Duration::from_secs(2);
-
-/// Calls `f` until it returns true or [`PATIENCE`] runs out, sleeping a
-/// little longer each time. Returns whether it succeeded.
-pub(crate) fn patiently(mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    let mut pause = Duration::from_micros(100);
-    loop {
-        if f() {
-            return true;
-        }
-        if start.elapsed() > PATIENCE {
-            return false;
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
-    }
-}
+use crate::patience::patiently;
 
 /// One of the guest's groups.
 #[derive(Debug)]
@@ -347,7 +327,7 @@ impl Drop for Cgroups {
 mod tests {
     use super::*;
     use crate::resources::Resources;
-    use crate::resources::layout::tests::hybrid_mountinfo;
+    use crate::resources::hierarchies::tests::hybrid_mountinfo;
     use crate::resources::limits;
 
     /// Tests that check which intermediate groups are kept, and call
@@ -493,7 +473,7 @@ mod tests {
         // Plain directories do not grow cgroup files on mkdir: `vguest`
         // exists already here (made by someone else: unmarked, kept).
         fs::write(own.join("vguest/cgroup.subtree_control"), "memory\n").unwrap();
-        let hier = Hierarchies::parse(&crate::resources::layout::tests::v2_mountinfo(&root));
+        let hier = Hierarchies::parse(&crate::resources::hierarchies::tests::v2_mountinfo(&root));
         let res = Resources::new().memory_max(64 << 20).cpu_weight(50);
         let limits = limits::check(&res).unwrap();
         let mut owner = Cgroups::create(

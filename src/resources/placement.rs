@@ -13,7 +13,8 @@ use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 use super::error::ResourceError;
-use super::layout::{CgroupLayout, Controller, Hierarchies};
+use super::hierarchies::{Controller, Hierarchies};
+use super::layout::CgroupLayout;
 
 /// The name of the group, beneath the caller's own, that holds the guests'
 /// groups by default.
@@ -278,7 +279,7 @@ fn missing(c: Controller, layout: CgroupLayout, reason: String) -> ResourceError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::layout::tests::{hybrid_mountinfo, v1_mountinfo, v2_mountinfo};
+    use crate::resources::hierarchies::tests::{hybrid_mountinfo, v1_mountinfo, v2_mountinfo};
 
     const HYBRID_SELF: &str = "9:name=systemd:/\n8:pids:/\n7:blkio:/\n6:freezer:/\n5:devices:/\n\
         4:memory:/process_api/abc\n3:cpuset:/\n2:cpuacct:/\n1:cpu:/\n0::/\n";

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::ResourceError;
-use super::layout::Controller;
+use super::hierarchies::Controller;
 use super::owner::Group;
 
 /// What a guest uses, as its own groups account it. A figure is `None`

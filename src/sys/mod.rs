@@ -14,6 +14,7 @@
 //! - [`fd`]: duplicating descriptors above the standard streams.
 //! - [`xattr`]: extended attributes marking the cgroups vguest created.
 
+pub(crate) mod atexit;
 pub(crate) mod call;
 pub(crate) mod clone;
 pub(crate) mod dumpable;

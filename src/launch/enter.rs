@@ -17,11 +17,12 @@ use std::sync::OnceLock;
 
 use nix::sched::CloneFlags;
 
-use super::plan::{CapsPlan, ChildPlan, CredsPlan, ExecPlan, JoinPlan};
-use super::{CHILD_STACK, Spawned, child, finish, max_fd, pipe, spawn_err, stdio_pair};
+use super::{CHILD_STACK, Spawned, Subjects, finish, max_fd, pipe, spawn_err, stdio_pair};
+use crate::child;
 use crate::command::{Command, RenderedCommand};
 use crate::context::Namespaces;
 use crate::error::{Error, SpawnError};
+use crate::plan::{CapsPlan, ChildPlan, CredsPlan, ExecPlan, JoinPlan};
 use crate::process::GuestProcess;
 use crate::resources::Cgroups;
 use crate::sys::{dumpable::DumpableGuard, signals::BlockedSignals, stack::ChildStack};
@@ -193,13 +194,13 @@ pub(crate) fn exec(
         Spawned { pid: cloned.pid, pidfd: Some(cloned.pidfd), stack: Some(stack), dumpable: Some(dumpable) };
     drop(err_w);
     drop((stdin.child, stdout.child, stderr.child));
-    let pidfd = finish(spawned, err_r, &plan, cmd.get_program()).map_err(|e| match &e {
-        Error::Setup(s)
-            if s.step == crate::Step::JoinGuest && s.source.raw_os_error() == Some(libc::ESRCH) =>
-        {
-            exited()
-        }
-        _ => e,
-    })?;
+    let pidfd =
+        finish(spawned, err_r, &plan, &Subjects { program: cmd.get_program(), ..Subjects::default() })
+            .map_err(|e| match &e {
+                Error::Setup(s) if s.step() == crate::Step::JoinGuest && s.raw_os_error() == libc::ESRCH => {
+                    exited()
+                }
+                _ => e,
+            })?;
     Ok(GuestProcess::new(guest, cloned.pid, pidfd, [stdin.parent, stdout.parent, stderr.parent]))
 }

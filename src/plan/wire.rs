@@ -36,17 +36,15 @@ pub mod step {
     pub const SET_UID: u32 = 18;
     pub const SET_CAPS: u32 = 19;
     pub const RAISE_AMBIENT: u32 = 20;
-    pub const SET_SECUREBITS: u32 = 21;
+    // 21 was SET_SECUREBITS, 25 CLOSE_FDS, 31 SECCOMP: never produced.
     pub const NO_NEW_PRIVS: u32 = 22;
     pub const CHDIR: u32 = 23;
     pub const STDIO: u32 = 24;
-    pub const CLOSE_FDS: u32 = 25;
     pub const SIGNALS: u32 = 26;
     pub const RESOLVE_PROGRAM: u32 = 27;
     pub const EXEC: u32 = 28;
     pub const EXEC_INIT: u32 = 29;
     pub const INIT_FORK: u32 = 30;
-    pub const SECCOMP: u32 = 31;
     pub const JOIN_GUEST: u32 = 32;
     pub const CREATE_NETWORK: u32 = 33;
     pub const NEW_SESSION: u32 = 34;

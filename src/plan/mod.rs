@@ -1,6 +1,23 @@
-//! The flat plan the spawn child follows: every string, array, fd and
-//! flag it needs, built by the parent before the clone so the child never
+//! Plain data the child side follows: every string, array, fd and flag
+//! it needs, built by the parent before the clone so the child never
 //! allocates.
+//!
+//! ```text
+//!   builder ──> layers (context, fs, net, resources, command)
+//!                  │ render
+//!                  v
+//!               plan (this module: data only) ──> child (runs it after the clone)
+//!                  ^                                │ wire: step, errno, detail
+//!   spawn, launch ─┘ (assemble it, own what it names) <─┘
+//! ```
+//!
+//! Nothing here runs in the child or creates anything on the host: the
+//! types are built by the layers and by `launch`, then only read by
+//! `child` through a shared reference.
+
+pub(crate) mod creds;
+pub(crate) mod fs;
+pub(crate) mod wire;
 
 use std::cell::Cell;
 use std::ffi::{CString, c_char};
@@ -9,7 +26,8 @@ use std::os::fd::RawFd;
 
 use crate::sys::stack::ChildStack;
 
-pub(crate) use crate::context::{CapsPlan, CredsPlan};
+pub(crate) use self::creds::{CapsPlan, CredsPlan};
+pub(crate) use self::fs::FsPlan;
 
 /// Executing the built-in init image beside the payload: the spawn
 /// child clones the payload's process, then execs the init, which waits
@@ -26,8 +44,11 @@ pub(crate) struct InitPlan {
     /// The payload's pid in decimal, NUL-terminated: written by the spawn
     /// child once it has cloned the payload ("0": the init forks it).
     pub pid_text: Box<[Cell<u8>; PID_TEXT]>,
-    /// The stack the payload's process starts on (until its exec).
+    /// The stack the payload's process starts on (until its exec): the
+    /// parent owns it, the child only uses [`payload_stack_top`](Self::payload_stack_top).
     pub payload_stack: Option<ChildStack>,
+    /// The top of [`payload_stack`](Self::payload_stack), or 0 without one.
+    pub payload_stack_top: usize,
 }
 
 /// Index of the program path in [`InitPlan::argv`].
@@ -75,7 +96,13 @@ impl ExecPlan {
             ptrs.extend([head[2].as_ptr(), program.as_ptr()]);
             ptrs.extend(&argv_ptrs);
             strings.extend(head);
-            InitPlan { memfd, argv: ptrs.into_iter().map(Cell::new).collect(), pid_text, payload_stack: None }
+            InitPlan {
+                memfd,
+                argv: ptrs.into_iter().map(Cell::new).collect(),
+                pid_text,
+                payload_stack: None,
+                payload_stack_top: 0,
+            }
         });
         // Moving a CString moves only its heap pointer, so the pointers
         // taken above stay valid.
@@ -141,7 +168,7 @@ pub(crate) struct ChildPlan {
     pub netns_fd: RawFd,
     /// Bring up `lo` in a fresh network namespace.
     pub loopback_up: bool,
-    /// A fresh network namespace made beside the child (`netns.rs`).
+    /// A fresh network namespace made beside the child (`launch/maker.rs`).
     pub netns_maker: Option<NetnsJoin>,
     pub hostname: Option<Vec<u8>>,
     pub domainname: Option<Vec<u8>>,
@@ -149,7 +176,7 @@ pub(crate) struct ChildPlan {
     /// none), so that nothing mounted in the guest reaches the host.
     pub mount_propagation: u64,
     /// The guest's root and mount table, if it has its own.
-    pub fs: Option<crate::fs::FsPlan>,
+    pub fs: Option<FsPlan>,
     /// (resource, limit) pairs for `prlimit64`.
     pub rlimits: Vec<(u32, libc::rlimit64)>,
     pub cwd: Option<CString>,
@@ -166,7 +193,7 @@ pub(crate) struct ChildPlan {
     pub join: Option<JoinPlan>,
 }
 
-/// The spawn child's view of an `FdChannel` (`spawn/mod.rs`).
+/// The spawn child's view of an `FdChannel` (`launch/mod.rs`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ChildEnds {
     /// The end the fds arrive on.
@@ -177,7 +204,7 @@ pub(crate) struct ChildEnds {
     pub peer: RawFd,
 }
 
-/// Joining the network namespace the maker makes (`netns.rs`).
+/// Joining the network namespace the maker makes (`launch/maker.rs`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct NetnsJoin {
     pub ends: ChildEnds,
@@ -209,4 +236,54 @@ pub(crate) struct JoinPlan {
     pub nstype: i32,
     /// The guest's time namespace to join separately, or -1.
     pub time_fd: RawFd,
+}
+
+/// What the network namespace's maker reads (`child/netns.rs`); it lives
+/// on the parent's heap until the maker is reaped.
+#[derive(Debug)]
+pub(crate) struct MakerPlan {
+    /// A pidfd of the spawn child whose user namespace to join first, or
+    /// -1 to stay in the caller's (the maker was then cloned into a new
+    /// network namespace).
+    pub userns_of: RawFd,
+    /// The maker's end of the socket pair (shared file table).
+    pub sock: RawFd,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_as_c_strings() {
+        assert_eq!(c_decimal(0), CString::from(c"0"));
+        assert_eq!(c_decimal(-1), CString::from(c"-1"));
+        assert_eq!(c_decimal(u64::MAX).to_str(), Ok("18446744073709551615"));
+        assert_eq!(c_octal(0o1777), CString::from(c"1777"));
+    }
+
+    #[test]
+    fn exec_plan_pointers() {
+        let plan = ExecPlan::new(
+            CString::from(c"sh"),
+            Vec::new(),
+            vec![CString::from(c"sh"), CString::from(c"-c")],
+            vec![CString::from(c"A=1")],
+            Some((10, 11, 12)),
+        );
+        assert_eq!(plan.argv.len(), 3);
+        assert!(plan.argv[2].is_null());
+        let init = plan.init.as_ref().unwrap();
+        let ptrs: Vec<_> = init.argv.iter().map(|c| c.get()).collect();
+        assert_eq!(ptrs.len(), 8);
+        let owned =
+            |text: &std::ffi::CStr| plan._strings.iter().find(|s| s.as_c_str() == text).unwrap().as_ptr();
+        assert_eq!(ptrs[0], owned(c"vguest-init"));
+        assert_eq!(ptrs[1], owned(c"12"));
+        assert_eq!(ptrs[2], init.pid_text.as_ptr().cast());
+        assert_eq!(ptrs[3], owned(c"11"));
+        assert_eq!(ptrs[INIT_PROGRAM_SLOT], plan.program.as_ptr());
+        assert_eq!(&ptrs[5..7], &plan.argv[..2]);
+        assert!(ptrs[7].is_null());
+    }
 }

@@ -28,7 +28,7 @@
 
 #[path = "../../sys/raw.rs"]
 mod raw;
-#[path = "../wire.rs"]
+#[path = "../../plan/wire.rs"]
 mod wire;
 
 use raw::{nr, syscall6};

@@ -2,7 +2,7 @@
 //! and switching root.
 //!
 //! ```text
-//!   RUNS IN THE SPAWN CHILD (see src/spawn/child.rs):
+//!   RUNS IN THE SPAWN CHILD (see src/child/mod.rs):
 //!   no allocation, no locks, no panics; only `sys::call` system calls.
 //!   Paths are assembled in fixed stack buffers.
 //! ```
@@ -16,9 +16,9 @@
 
 use core::ffi::CStr;
 
-use super::plan::{FsPlan, Op, RootPlan, UpperPlan, attr, detail};
-use crate::spawn::child::{At, Failure};
-use crate::spawn::wire::step;
+use super::{At, Failure};
+use crate::plan::fs::{FsPlan, Op, RootPlan, UpperPlan, attr, detail};
+use crate::plan::wire::step;
 use crate::sys::call::{self, Errno, OpenHow, fsconfig_cmd};
 
 const OPEN_TREE_CLONE: u32 = 1;

@@ -1,0 +1,201 @@
+//! Starting one child on a plan, the parent's side: what `spawn` (a new
+//! guest) and `enter` (a process entering a running guest) share.
+//!
+//! The pipes and socket pairs the child inherits, its stack, the clone
+//! (through the door in `child`), and reading the child's verdict from the
+//! error pipe: end of file means it exec'd; a record (`plan::wire`) names
+//! the step that failed, and the parent reaps the child before it returns
+//! the step's [`SetupError`](crate::SetupError).
+//!
+//! Until the child has exec'd or been reaped, its stack and the plan must
+//! stay mapped: [`Spawned`] owns the stack and kills and reaps the child
+//! if the parent leaves early (an error or a panic).
+
+mod describe;
+pub(crate) mod enter;
+pub(crate) mod maker;
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use crate::command::Stdio;
+use crate::error::{Error, SetupError, SpawnError, Step};
+use crate::plan::{self, ChildPlan, wire};
+use crate::sys::{dumpable::DumpableGuard, pidfd, stack::ChildStack};
+
+pub(crate) use self::describe::Subjects;
+
+/// Stack of the spawn child. Its deepest frame holds a PATH buffer; the
+/// rest is a few hundred bytes.
+pub(crate) const CHILD_STACK: usize = 64 * 1024;
+
+/// Stack of the payload's process between its clone by the spawn child
+/// and its exec: two small frames.
+pub(crate) const PAYLOAD_STACK: usize = 16 * 1024;
+
+/// Upper bound for the child's close-on-exec sweep where `close_range`
+/// is missing: the soft `RLIMIT_NOFILE`, capped.
+pub(crate) fn max_fd() -> u32 {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft.min(65_536) as u32)
+}
+
+pub(crate) fn spawn_err(op: &str) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |e| SpawnError::new(op, e).into()
+}
+
+/// `pipe2(O_CLOEXEC)` with both ends above the standard streams, so that
+/// the child's `dup2` onto 0, 1, 2 can never clobber one of them.
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    Ok((above_stdio(r)?, above_stdio(w)?))
+}
+
+/// A close-on-exec `SOCK_SEQPACKET` pair on which the parent's side (the
+/// parent, or a helper sharing its file table) passes fds to the spawn
+/// child, one per message; both ends above stdio. Made before the clone,
+/// so that the child inherits `theirs`.
+pub(crate) struct FdChannel {
+    pub ours: OwnedFd,
+    pub theirs: OwnedFd,
+}
+
+impl FdChannel {
+    pub(crate) fn new() -> io::Result<FdChannel> {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+        let (ours, theirs) =
+            socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
+        Ok(FdChannel { ours: above_stdio(ours)?, theirs: above_stdio(theirs)? })
+    }
+
+    /// The child's view, for its plan.
+    pub(crate) fn child_ends(&self) -> plan::ChildEnds {
+        plan::ChildEnds { sock: self.theirs.as_raw_fd(), peer: self.ours.as_raw_fd() }
+    }
+}
+
+/// A pidfd of the calling process, for a child's plan: the child stops
+/// waiting for us when it becomes readable (we died). Close-on-exec, so
+/// the guest's payload never holds it.
+pub(crate) fn lifeline() -> Result<OwnedFd, Error> {
+    let pid = libc::pid_t::try_from(std::process::id()).unwrap_or(libc::pid_t::MAX);
+    pidfd::open(pid).map_err(spawn_err("opening a pidfd of the calling process"))
+}
+
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    crate::sys::fd::dup_at_least(fd, 3)
+}
+
+/// One standard stream: the fd the child puts on 0/1/2 (if any) and the
+/// caller's end of a pipe (if piped).
+#[derive(Default)]
+pub(crate) struct StdioPair {
+    pub child: Option<OwnedFd>,
+    pub parent: Option<OwnedFd>,
+}
+
+pub(crate) fn stdio_pair(stdio: &Stdio, input: bool) -> io::Result<StdioPair> {
+    Ok(match stdio {
+        Stdio::Inherit => StdioPair { child: None, parent: None },
+        Stdio::Null => {
+            let file = File::options().read(input).write(!input).open("/dev/null")?;
+            StdioPair { child: Some(above_stdio(file.into())?), parent: None }
+        }
+        Stdio::Piped => {
+            let (r, w) = pipe()?;
+            if input {
+                StdioPair { child: Some(r), parent: Some(w) }
+            } else {
+                StdioPair { child: Some(w), parent: Some(r) }
+            }
+        }
+        Stdio::Fd(fd) => StdioPair { child: Some(above_stdio(fd.try_clone()?)?), parent: None },
+    })
+}
+
+/// A cloned child and what it runs on. Until [`Spawned::released`] is
+/// called (after the child exec'd), dropping it kills and reaps the child
+/// before the stack is unmapped.
+pub(crate) struct Spawned {
+    pub pid: libc::pid_t,
+    pub pidfd: Option<OwnedFd>,
+    pub stack: Option<ChildStack>,
+    /// Restores our dumpable flag once the child is done with our memory.
+    pub dumpable: Option<DumpableGuard>,
+}
+
+impl Spawned {
+    /// Kills the child (if still running) and reaps it.
+    fn reap(&mut self) -> Option<i32> {
+        let pidfd = self.pidfd.take()?;
+        let _ = pidfd::send_signal(pidfd.as_fd(), libc::SIGKILL);
+        pidfd::waitid(pidfd.as_fd(), false).ok().flatten()
+    }
+
+    /// The child exec'd: its stack is free, and the pidfd goes to the
+    /// guest's handle. Only [`reap`](Self::reap) takes the pidfd earlier, and
+    /// nothing is released after that; should it happen, the caller gets
+    /// an error rather than a guest without a pidfd.
+    fn released(mut self) -> Result<OwnedFd, SpawnError> {
+        self.stack = None;
+        self.dumpable = None;
+        self.pidfd.take().ok_or_else(|| {
+            SpawnError::new("keeping the child's pidfd", io::Error::other("the child was already reaped"))
+        })
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.reap();
+        // The stack is unmapped only now, after the child is gone.
+        self.stack = None;
+        self.dumpable = None;
+    }
+}
+
+/// Waits until the child has exec'd (end of file on the error pipe) and
+/// returns its pidfd; if a step failed, reaps the child and returns the
+/// step's error.
+pub(crate) fn finish(
+    mut spawned: Spawned,
+    err_r: OwnedFd,
+    plan: &ChildPlan,
+    subjects: &Subjects<'_>,
+) -> Result<OwnedFd, Error> {
+    let mut record = [0u8; wire::RECORD_LEN];
+    let got = read_record(err_r, &mut record).map_err(spawn_err("reading the error pipe"))?;
+    if got == 0 {
+        return Ok(spawned.released()?);
+    }
+    spawned.reap();
+    drop(spawned);
+    if got != wire::RECORD_LEN {
+        let short = io::Error::new(io::ErrorKind::UnexpectedEof, "short failure record");
+        return Err(SpawnError::new("reading the error pipe", short).into());
+    }
+    let (code, errno, detail) = wire::decode(&record);
+    let step = Step::from_wire(code).ok_or_else(|| {
+        SpawnError::new("reading the error pipe", io::Error::other(format!("unknown step {code}")))
+    })?;
+    Err(SetupError::new(step, subjects.describe(plan, step, detail), errno).into())
+}
+
+/// Reads one failure record or end of file; returns the bytes read.
+fn read_record(fd: OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    let mut file = File::from(fd);
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
