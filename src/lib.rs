@@ -105,6 +105,41 @@
 //!
 //! Building needs a linker for the target (`cc` by default): `build.rs`
 //! links the built-in init as a small static executable.
+//!
+//! # Code layout
+//!
+//! For contributors (none of these modules is public beyond the layers').
+//! Data flows one way, from the builder to a running guest:
+//!
+//! ```text
+//!   GuestBuilder ──> spawn ──> the layers render plans ──> launch clones ──> child ──> exec
+//!   (builder.rs)    (phases)   context, fs, net,           (parent side)    (after the
+//!                              resources, command                            clone)
+//!        Guest <── spawn hands over what it made (groups, links, pidfd, pipes)
+//! ```
+//!
+//! From the bottom up, each standing only on those below it
+//! (`scripts/structure.py` fails the build's checks on an import against
+//! this order or a cycle):
+//!
+//! - `sys`: raw system calls and small wrappers (the only `unsafe`
+//!   besides `child`); `signal`, `patience`: leaf helpers.
+//! - `plan`: plain data the child follows, and `plan::wire`, the child's
+//!   failure record that the init image and [`Step`] share; `status`.
+//! - `child`: everything that runs after a clone sharing the caller's
+//!   memory, up to the exec. It stands on `plan` and `sys` only and may
+//!   name nothing that allocates, locks or panics (checked by the script,
+//!   and at run time by `tests/child_alloc.rs`).
+//! - The layers [`context`], [`fs`], [`net`], [`resources`] and
+//!   `command`: builders, checks, rendering into plans, and their host
+//!   objects (cgroups, links); none imports another layer or anything
+//!   above.
+//! - `error`, `process`; `launch`: the parent's side of one clone (pipes,
+//!   stacks, reading the child's verdict), shared by spawning and
+//!   entering.
+//! - `running`: what [`Guest`] and [`AttachedGuest`] share; `attach`,
+//!   `guest`; `spawn`: a spawn's five phases over one struct whose field
+//!   order is the undo order; `builder`.
 
 mod attach;
 mod builder;

@@ -1,8 +1,10 @@
 //! The guest handle: the running guest, modelled on
-//! `std::process::Child`.
+//! `std::process::Child`. `spawn` makes it from [`GuestParts`]; how it
+//! ends (reaping, teardown, drop) is `end.rs`; what it shares with
+//! [`AttachedGuest`] is `running.rs`.
 
-use std::fs::File;
-use std::io::Read;
+mod end;
+
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
@@ -13,7 +15,7 @@ use crate::error::Error;
 use crate::launch::enter::EnterInfo;
 use crate::net::NetLinks;
 use crate::process::GuestProcess;
-use crate::resources::{self, Cgroups, Stats};
+use crate::resources::{Cgroups, Stats};
 use crate::running::{Running, login_shell};
 use crate::signal::Signal;
 use crate::status::ExitStatus;
@@ -361,91 +363,5 @@ impl Guest {
     pub fn detach(mut self) -> u32 {
         self.kill_on_drop = false;
         self.id()
-    }
-
-    /// Waits for the guest's first process to end (if it has not been
-    /// waited for yet) and returns the payload's status, once everything
-    /// made for the guest is removed.
-    fn reap(&mut self) -> Result<ExitStatus, Error> {
-        if let Some(status) = self.status {
-            return self.teardown(status);
-        }
-        let raw = pidfd::wait(self.running.pidfd()).map_err(|e| self.err("waiting for", e))?;
-        self.reaped(raw)
-    }
-
-    /// The guest's first process ended with wait status `raw`: records the
-    /// payload's status and removes the guest's cgroups and links.
-    fn reaped(&mut self, raw: i32) -> Result<ExitStatus, Error> {
-        // With the built-in init, its status stands for the payload's
-        // only if it could not report the payload's own (it was killed).
-        let mut status = self.read_payload_status().unwrap_or(ExitStatus::from_raw(raw));
-        if let Some(groups) = &self.running.cgroups {
-            // Read before the group goes away.
-            let oom_kills = resources::oom_kills(groups.groups()).ok().flatten().unwrap_or(0);
-            status = status.with_oom_killed(oom_kills > 0);
-        }
-        self.status = Some(status);
-        self.teardown(status)
-    }
-
-    /// Removes what is left of the guest's cgroups and links (each tried
-    /// even if the other fails). A failure comes back with the status, and
-    /// what failed stays for the next call.
-    fn teardown(&mut self, status: ExitStatus) -> Result<ExitStatus, Error> {
-        let groups = self.remove_cgroups().err();
-        let links = match self.links.as_mut().map(|l| l.remove()) {
-            Some(Err(e)) => Some(Error::from(e)),
-            Some(Ok(())) => {
-                self.links = None;
-                None
-            }
-            None => None,
-        };
-        match groups.or(links) {
-            None => Ok(status),
-            Some(first) => {
-                Err(Error::Teardown { guest: self.running.name.clone(), status, source: Box::new(first) })
-            }
-        }
-    }
-
-    /// After the guest's first process is reaped: kills what is left in its
-    /// groups (a guest without a PID namespace may leave processes behind)
-    /// and removes them.
-    fn remove_cgroups(&mut self) -> Result<(), Error> {
-        self.running.remove_groups(!self.own_pid_ns)
-    }
-
-    fn read_payload_status(&mut self) -> Option<ExitStatus> {
-        let mut file = File::from(self.status_pipe.take()?);
-        let mut word = [0u8; 4];
-        file.read_exact(&mut word).ok()?;
-        Some(ExitStatus::from_raw(i32::from_ne_bytes(word)))
-    }
-
-    fn err(&self, op: &'static str, source: std::io::Error) -> Error {
-        self.running.err(op, source)
-    }
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        if let Some(status) = self.status {
-            // Ended, but a removal failed before: one more try.
-            let _ = self.teardown(status);
-        } else if self.kill_on_drop {
-            let _ = self.kill_all();
-            let _ = self.kill();
-            let _ = self.reap();
-        } else {
-            // The guest runs on: its groups and links stay.
-            if let Some(groups) = self.running.cgroups.as_mut() {
-                groups.detach();
-            }
-            if let Some(links) = self.links.as_mut() {
-                links.detach();
-            }
-        }
     }
 }
