@@ -54,7 +54,7 @@ ONLY = {"child": {"plan", "sys"}}
 
 
 # Files whose code runs after the clone (their test modules excepted).
-CHILD_FILES = ["child/*.rs", "sys/raw.rs", "sys/call.rs", "plan/wire.rs"]
+CHILD_FILES = ["child/*.rs", "sys/raw.rs", "sys/call/*.rs", "plan/wire.rs"]
 # child/mod.rs is the door: it runs in the parent, before the clone.
 CHILD_DOORS = ["child/mod.rs"]
 FORBIDDEN = [

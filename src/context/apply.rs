@@ -2,13 +2,13 @@
 //! rendering it for the spawn child, and the parent's part of the user
 //! namespace handshake.
 
+use std::ffi::OsString;
 use std::io;
 use std::path::Path;
 use std::sync::OnceLock;
 
 use super::{
-    CapSet, ClockOffsets, Context, ContextError, IdMap, Namespaces, Signal, check_name, render_map,
-    rlimit_name,
+    CapSet, ClockOffsets, Context, ContextError, IdMap, Namespaces, Signal, render_map, rlimit_name,
 };
 use crate::plan::{CapsPlan, CredsPlan};
 
@@ -161,6 +161,26 @@ impl Context {
     }
 }
 
+/// Checks a hostname or domain name against the kernel's rules
+/// (`sethostname(2)`: at most 64 bytes) and refuses empty names and NUL.
+fn check_name(what: &'static str, value: &OsString) -> Result<Vec<u8>, ContextError> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = value.as_bytes();
+    let reason = if bytes.is_empty() {
+        Some("it is empty")
+    } else if bytes.len() > 64 {
+        Some("it is longer than 64 bytes")
+    } else if bytes.contains(&0) {
+        Some("it contains a NUL byte")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(ContextError::InvalidName { what, value: value.clone(), reason }),
+        None => Ok(bytes.to_vec()),
+    }
+}
+
 fn needs(setting: &'static str, namespace: &'static str) -> ContextError {
     ContextError::NamespaceRequired { setting, namespace }
 }
@@ -181,26 +201,6 @@ impl UserNsPlan {
     }
 }
 
-/// Renders `/proc/self/timens_offsets` text for the requested offsets;
-/// call it right before the clone so "from zero" is close to the start.
-pub(crate) fn time_offsets(clocks: ClockOffsets) -> Vec<u8> {
-    // A negative offset is written as seconds rounded down plus positive
-    // nanoseconds, the form the kernel accepts.
-    fn negate(ts: nix::sys::time::TimeSpec) -> (i64, i64) {
-        let (s, ns) = (ts.tv_sec(), ts.tv_nsec());
-        if ns == 0 { (-s, 0) } else { (-s - 1, 1_000_000_000 - ns) }
-    }
-    let ((ms, mns), (bs, bns)) = match clocks {
-        ClockOffsets::FromZero => {
-            use nix::time::{ClockId, clock_gettime};
-            let now = |id| clock_gettime(id).unwrap_or_else(|_| nix::sys::time::TimeSpec::new(0, 0));
-            (negate(now(ClockId::CLOCK_MONOTONIC)), negate(now(ClockId::CLOCK_BOOTTIME)))
-        }
-        ClockOffsets::Fixed { monotonic, boottime } => ((monotonic, 0), (boottime, 0)),
-    };
-    format!("{} {ms} {mns}\n{} {bs} {bns}\n", libc::CLOCK_MONOTONIC, libc::CLOCK_BOOTTIME).into_bytes()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,16 +208,6 @@ mod tests {
 
     fn plan(ctx: Context) -> Result<ContextPlan, ContextError> {
         ctx.plan("test", Path::new("/"))
-    }
-
-    #[test]
-    fn offsets_text() {
-        let text =
-            String::from_utf8(time_offsets(ClockOffsets::Fixed { monotonic: -5, boottime: 7 })).unwrap();
-        assert_eq!(text, "1 -5 0\n7 7 0\n");
-        let text = String::from_utf8(time_offsets(ClockOffsets::FromZero)).unwrap();
-        let secs: i64 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-        assert!(secs < 0, "{text}");
     }
 
     #[test]

@@ -1,3 +1,7 @@
+//! Which namespaces a guest gets of its own (`namespaces(7)`): the
+//! [`Namespaces`] flags, each the `CLONE_NEW*` constant the spawn creates
+//! that namespace with, and the server-like default set.
+
 use bitflags::bitflags;
 
 bitflags! {
