@@ -12,9 +12,10 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use super::error::ResourceError;
+use super::group::{Group, open_dir};
 use super::hierarchies::{Controller, Hierarchies};
 use super::make::is_marked;
-use super::owner::{Cgroups, Group, open_dir};
+use super::owner::Cgroups;
 use super::placement::{DEFAULT_PARENT, GroupPlan};
 
 /// One line of `/proc/PID/cgroup`: (v1 controllers, or empty for v2; path).

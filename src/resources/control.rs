@@ -18,8 +18,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use cgroups_rs::fs::freezer::FreezerController;
 
 use super::error::ResourceError;
+use super::group::{Group, procs};
 use super::hierarchies::Controller;
-use super::owner::{Cgroups, Group, procs};
+use super::owner::Cgroups;
 use super::write::io_error;
 use crate::patience::patiently;
 use crate::sys::pidfd;

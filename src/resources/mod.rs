@@ -58,6 +58,7 @@
 mod adopt;
 mod control;
 mod error;
+mod group;
 mod hierarchies;
 mod layout;
 mod limits;

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::ResourceError;
+use super::group::Group;
 use super::hierarchies::Controller;
-use super::owner::Group;
 
 /// What a guest uses, as its own groups account it. A figure is `None`
 /// where the host has no controller for it.
