@@ -57,9 +57,13 @@
 //! # Ok::<(), vguest::Error>(())
 //! ```
 
+mod check;
+mod cidr;
 mod error;
 mod link;
+mod messages;
 mod netlink;
+mod owner;
 mod plan;
 mod pool;
 mod setup;
@@ -70,9 +74,10 @@ use std::sync::Arc;
 
 pub use self::error::NetError;
 pub use self::link::{Macvlan, MacvlanMode, Veth};
+pub(crate) use self::owner::NetLinks;
 pub(crate) use self::plan::NetPlan;
 pub use self::pool::NetnsPool;
-pub(crate) use self::setup::{NetLinks, child_netns, setup};
+pub(crate) use self::setup::{child_netns, setup};
 
 /// A guest's network stack: own (the default), shared with the host, or
 /// an existing namespace; with veth and macvlan links into it.

@@ -1,4 +1,9 @@
-//! Making a guest's links, and the owner that deletes the host side again.
+//! Making a guest's links in its network namespace, over rtnetlink in the
+//! parent.
+//!
+//! The spawn calls [`setup`] with the checked [`NetPlan`] and the guest's
+//! namespace (from [`child_netns`], or a pooled one), and gets back the
+//! [`NetLinks`] (`owner.rs`) that delete the host side again.
 //!
 //! The guest's namespace is new: its first process was cloned into it and
 //! waits (the spawn handshake), or it came from a pool. Each link is
@@ -10,230 +15,21 @@
 
 use std::fs::File;
 use std::io;
-use std::net::IpAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
-use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
+use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
+    InfoData, InfoKind, InfoMacVlan, InfoVeth, LinkAttribute, LinkInfo, LinkMessage, MacVlanMode,
 };
-use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
-};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::NetError;
 use super::link::MacvlanMode as Mode;
+use super::messages::{guest_end, guest_requests, new_address, set_up, up};
 use super::netlink::{Request, Rtnl};
-use super::plan::{Cidr, IfacePlan, LinkPlan, MacvlanPlan, NetPlan, VethPlan};
-use crate::patience::patiently;
-
-/// The host-side links made for a guest, deleted on [`remove`] or drop
-/// unless [`detach`]ed.
-///
-/// [`remove`]: NetLinks::remove
-/// [`detach`]: NetLinks::detach
-#[derive(Debug, Default)]
-pub(crate) struct NetLinks {
-    /// Sockets per host-side namespace (`None`: the creator's).
-    sockets: Vec<(Option<PathBuf>, Rtnl)>,
-    /// (socket, interface index, name) of each host-side link.
-    links: Vec<(usize, u32, String)>,
-}
-
-/// An rtnetlink socket in the network namespace at `netns` (the caller's
-/// when `None`).
-fn open_socket(netns: Option<&Path>) -> Result<Rtnl, NetError> {
-    let err = |source| NetError::Namespace {
-        path: netns.map_or_else(|| "/proc/thread-self/ns/net".into(), Path::to_path_buf),
-        source,
-    };
-    match netns {
-        None => Rtnl::open().map_err(err),
-        Some(path) => {
-            let file = File::open(path).map_err(err)?;
-            Rtnl::open_in(file.as_fd()).map_err(err)
-        }
-    }
-}
-
-impl NetLinks {
-    /// The socket for the host-side namespace `netns`, kept for deleting
-    /// the links made there.
-    fn socket(&mut self, netns: Option<&Path>) -> Result<usize, NetError> {
-        if let Some(i) = self.sockets.iter().position(|(p, _)| p.as_deref() == netns) {
-            return Ok(i);
-        }
-        let rtnl = open_socket(netns)?;
-        self.sockets.push((netns.map(Path::to_path_buf), rtnl));
-        Ok(self.sockets.len() - 1)
-    }
-
-    /// The names of the host-side links.
-    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
-        self.links.iter().map(|(_, _, name)| name.as_str())
-    }
-
-    /// Deletes every host-side link (deleting one end of a veth pair
-    /// deletes both) and returns once the kernel no longer lists it; one
-    /// already gone with the guest's namespace is no error. The kernel
-    /// finishes a link's removal after an RCU grace period (about 25 ms
-    /// on a small VM), whether it is deleted here or taken with a dying
-    /// namespace, so this waits that long either way.
-    /// A link that could not be deleted stays for the next call.
-    pub(crate) fn remove(&mut self) -> Result<(), NetError> {
-        let mut first = None;
-        let mut left = Vec::new();
-        for (socket, index, name) in std::mem::take(&mut self.links) {
-            let rtnl = &mut self.sockets[socket].1;
-            let by_index = || {
-                let mut msg = LinkMessage::default();
-                msg.header.index = index;
-                msg
-            };
-            let err = |op, source| NetError::Netlink {
-                op,
-                link: name.clone(),
-                value: format!("index {index}"),
-                source,
-            };
-            match rtnl.request(RouteNetlinkMessage::DelLink(by_index()), 0) {
-                Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
-                    first.get_or_insert(err("deleting", e));
-                    left.push((socket, index, name));
-                    continue;
-                }
-                _ => {}
-            }
-            let mut failed = None;
-            let gone = patiently(|| match rtnl.request(RouteNetlinkMessage::GetLink(by_index()), 0) {
-                Err(e) if e.raw_os_error() == Some(libc::ENODEV) => true,
-                Err(e) => {
-                    failed = Some(e);
-                    true
-                }
-                Ok(()) => false,
-            });
-            let failed = match (failed, gone) {
-                (Some(e), _) => Some(e),
-                (None, false) => Some(io::Error::from_raw_os_error(libc::ETIMEDOUT)),
-                (None, true) => None,
-            };
-            if let Some(e) = failed {
-                first.get_or_insert(err("waiting for the removal of", e));
-                left.push((socket, index, name));
-            }
-        }
-        self.links = left;
-        if self.links.is_empty() {
-            self.sockets.clear();
-        }
-        first.map_or(Ok(()), Err)
-    }
-
-    /// Leaves the links to a guest that outlives its handle.
-    pub(crate) fn detach(&mut self) {
-        self.links.clear();
-        self.sockets.clear();
-    }
-}
-
-impl Drop for NetLinks {
-    fn drop(&mut self) {
-        let _ = self.remove();
-    }
-}
-
-fn up() -> (LinkFlags, LinkFlags) {
-    (LinkFlags::Up, LinkFlags::Up)
-}
-
-/// The guest end of a link: created in the guest's namespace at `index`
-/// (0: the kernel's choice), with its name, MTU and MAC.
-fn guest_end(msg: &mut LinkMessage, iface: &IfacePlan, index: u32, guest_ns: BorrowedFd<'_>) {
-    msg.header.index = index;
-    msg.attributes.push(LinkAttribute::IfName(iface.name.clone()));
-    msg.attributes.push(LinkAttribute::NetNsFd(guest_ns.as_raw_fd()));
-    if let Some(mtu) = iface.mtu {
-        msg.attributes.push(LinkAttribute::Mtu(mtu));
-    }
-    if let Some(mac) = iface.mac {
-        msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
-    }
-}
-
-fn family(ip: IpAddr) -> AddressFamily {
-    if ip.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 }
-}
-
-fn route_address(ip: IpAddr) -> RouteAddress {
-    match ip {
-        IpAddr::V4(a) => RouteAddress::Inet(a),
-        IpAddr::V6(a) => RouteAddress::Inet6(a),
-    }
-}
-
-/// `RTM_NEWADDR` for `cidr` on link `index`; IPv6 without duplicate
-/// address detection, which would keep it unusable for a second or more.
-fn new_address(index: u32, cidr: Cidr) -> Request {
-    let mut msg = AddressMessage::default();
-    msg.header.family = family(cidr.addr);
-    msg.header.prefix_len = cidr.prefix;
-    msg.header.index = index;
-    if cidr.addr.is_ipv6() {
-        msg.header.flags = AddressHeaderFlags::Nodad;
-    } else {
-        msg.attributes.push(AddressAttribute::Local(cidr.addr));
-    }
-    msg.attributes.push(AddressAttribute::Address(cidr.addr));
-    Request { message: RouteNetlinkMessage::NewAddress(msg), flags: NLM_F_CREATE | NLM_F_EXCL }
-}
-
-/// `RTM_NEWROUTE` to `dest` on link `index`, via `gateway` or on-link.
-fn new_route(index: u32, dest: Option<Cidr>, family_of: IpAddr, gateway: Option<IpAddr>) -> Request {
-    let mut msg = RouteMessage::default();
-    msg.header.address_family = family(family_of);
-    msg.header.table = RouteHeader::RT_TABLE_MAIN;
-    msg.header.protocol = RouteProtocol::Static;
-    msg.header.kind = RouteType::Unicast;
-    msg.header.scope = if gateway.is_some() { RouteScope::Universe } else { RouteScope::Link };
-    if let Some(dest) = dest.filter(|d| d.prefix > 0) {
-        msg.header.destination_prefix_length = dest.prefix;
-        msg.attributes.push(RouteAttribute::Destination(route_address(dest.addr)));
-    }
-    if let Some(gw) = gateway {
-        msg.attributes.push(RouteAttribute::Gateway(route_address(gw)));
-    }
-    msg.attributes.push(RouteAttribute::Oif(index));
-    Request { message: RouteNetlinkMessage::NewRoute(msg), flags: NLM_F_CREATE | NLM_F_EXCL }
-}
-
-/// `RTM_SETLINK` bringing link `index` up.
-fn set_up(index: u32) -> Request {
-    let mut msg = LinkMessage::default();
-    msg.header.index = index;
-    (msg.header.flags, msg.header.change_mask) = up();
-    Request { message: RouteNetlinkMessage::SetLink(msg), flags: 0 }
-}
-
-/// What each request of the guest-side batch was, for errors.
-fn guest_requests(iface: &IfacePlan, index: u32, out: &mut Vec<(Request, &'static str, String)>) {
-    for &cidr in &iface.addresses {
-        out.push((new_address(index, cidr), "adding address", cidr.to_string()));
-    }
-    for &(dest, via) in &iface.routes {
-        let text = match via {
-            Some(v) => format!("{dest} via {v}"),
-            None => dest.to_string(),
-        };
-        out.push((new_route(index, Some(dest), dest.addr, via), "adding route", text));
-    }
-    for &gw in &iface.gateways {
-        out.push((new_route(index, None, gw, Some(gw)), "adding default route via", gw.to_string()));
-    }
-}
+use super::owner::{NetLinks, open_socket};
+use super::plan::{IfacePlan, LinkPlan, MacvlanPlan, NetPlan, VethPlan};
 
 fn netlink_err(op: &'static str, link: &str, value: impl Into<String>) -> impl FnOnce(io::Error) -> NetError {
     let (link, value) = (link.to_string(), value.into());
@@ -325,7 +121,7 @@ fn create_veth(
 ) -> Result<(), NetError> {
     let VethPlan { host_name, host_netns, bridge, host_addresses, iface } = veth;
     let socket = links.socket(host_netns.as_deref())?;
-    let rtnl = &mut links.sockets[socket].1;
+    let rtnl = links.rtnl(socket);
     let master = match bridge {
         Some(name) => Some(bridge_index(rtnl, host_name, name, host_netns)?),
         None => None,
@@ -370,10 +166,10 @@ fn create_veth(
     let no_index = || io::Error::from_raw_os_error(libc::ENODEV);
     let host_index =
         host_index.ok_or_else(|| netlink_err("looking up", host_name, host_name.as_str())(no_index()))?;
-    links.links.push((socket, host_index, host_name.clone()));
+    links.record(socket, host_index, host_name.clone());
     let requests: Vec<_> = host_addresses.iter().map(|&c| new_address(host_index, c)).collect();
-    links.sockets[socket]
-        .1
+    links
+        .rtnl(socket)
         .batch(requests, |_| {})
         .map_err(|(i, e)| netlink_err("adding host address", host_name, host_addresses[i].to_string())(e))
 }
