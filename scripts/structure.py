@@ -143,7 +143,9 @@ def main():
     files, by_path, raw = {}, {}, {}
     for dirpath, _, names in os.walk(SRC):
         for n in names:
-            if n.endswith(".rs") and n != "main.rs":
+            # main.rs: the init image, a program of its own; tests.rs: a
+            # test module in a file of its own (`#[cfg(test)] mod tests;`).
+            if n.endswith(".rs") and n not in ("main.rs", "tests.rs"):
                 p = os.path.join(dirpath, n)
                 text = open(p).read()
                 raw[os.path.relpath(p, SRC)] = text
