@@ -369,7 +369,7 @@ fn device_nodes_made_in_the_guest_do_not_open() {
     let _s = shared();
     let before = HostState::capture();
     // A guest given CAP_MKNOD (the default set lacks it; see
-    // tests/security.rs) makes nodes, so every writable place of a server
+    // tests/security/devices.rs) makes nodes, so every writable place of a server
     // guest must be nodev as well: no node made there may open. The node
     // here is /dev/zero's (1:5), harmless but telling; one for a host disk
     // would be refused the same way.
