@@ -221,7 +221,7 @@ if [ -s /tmp/skips ]; then
 fi
 if dmesg | grep -qE 'BUG:|WARNING:|Oops|Call Trace'; then
     say "the kernel logged problems:"
-    dmesg | grep -E -A8 'BUG:|WARNING:|Oops'
+    dmesg | grep -E -B4 -A8 'BUG:|WARNING:|Oops|Call Trace'
 fi
 ended=$(cut -d' ' -f1 /proc/uptime)
 say "tests took $(awk "BEGIN {print int($ended - $started)}")s"
