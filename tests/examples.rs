@@ -49,7 +49,11 @@ fn rootfs_shows_the_guests_own_tree() {
         return;
     };
     assert!(out.contains("/ ") && out.contains("/proc proc") && out.contains("/dev/pts devpts"), "{out}");
-    assert!(out.contains("    1 root     vguest-init"), "{out}");
+    // The built-in init's exec runs beside the payload's (issue 6): the
+    // payload's `ps` may come before it is done, when PID 1 still shows
+    // the spawn child's command line (the example's own).
+    let pid1 = out.lines().find_map(|l| l.strip_prefix("    1 root     ")).unwrap_or_default();
+    assert!(pid1.starts_with("vguest-init ") || pid1.ends_with("/examples/rootfs"), "{out}");
 }
 
 #[test]
