@@ -256,17 +256,23 @@ fn two_guests_on_one_bridge_talk_tcp_over_ipv4_and_ipv6() {
         .command(listener("nc -l -p 7000; nc -l -p 7001"))
         .spawn()
         .unwrap();
-    let client = guest("net-br-client", port("bc", ["198.18.20.3/24", "fd42:20::3/64"]))
-        .command(script(&format!(
-            "{} && {}",
-            send("over-ipv4", "198.18.20.2", 7000),
-            send("over-ipv6", "fd42:20::2", 7001)
-        )))
+    // The client stays until its stdin closes: a guest that ended takes
+    // its veth pair, and the host side with it, out of the bridge.
+    let mut client = guest("net-br-client", port("bc", ["198.18.20.3/24", "fd42:20::3/64"]))
+        .command(
+            script(&format!(
+                "{} && {}; sent=$?; read -r line; exit $sent",
+                send("over-ipv4", "198.18.20.2", 7000),
+                send("over-ipv6", "fd42:20::2", 7001)
+            ))
+            .stdin(Stdio::Piped),
+        )
         .spawn()
         .unwrap();
     // Both host sides sit in the switch's bridge while the guests live.
     let ports = switch.ip(&["-o", "link", "show", "master", "br0"]);
     assert!(ports.contains(&link("bs")) && ports.contains(&link("bc")), "{ports}");
+    drop(client.stdin.take());
     collect(client);
     let got = collect(server);
     assert_eq!(got, "over-ipv4\nover-ipv6\n");
