@@ -23,74 +23,29 @@ use std::fmt;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Signal(i32);
 
-/// The standard signals, with their names.
-const NAMED: [(Signal, &str); 31] = [
-    (Signal::SIGHUP, "SIGHUP"),
-    (Signal::SIGINT, "SIGINT"),
-    (Signal::SIGQUIT, "SIGQUIT"),
-    (Signal::SIGILL, "SIGILL"),
-    (Signal::SIGTRAP, "SIGTRAP"),
-    (Signal::SIGABRT, "SIGABRT"),
-    (Signal::SIGBUS, "SIGBUS"),
-    (Signal::SIGFPE, "SIGFPE"),
-    (Signal::SIGKILL, "SIGKILL"),
-    (Signal::SIGUSR1, "SIGUSR1"),
-    (Signal::SIGSEGV, "SIGSEGV"),
-    (Signal::SIGUSR2, "SIGUSR2"),
-    (Signal::SIGPIPE, "SIGPIPE"),
-    (Signal::SIGALRM, "SIGALRM"),
-    (Signal::SIGTERM, "SIGTERM"),
-    (Signal::SIGSTKFLT, "SIGSTKFLT"),
-    (Signal::SIGCHLD, "SIGCHLD"),
-    (Signal::SIGCONT, "SIGCONT"),
-    (Signal::SIGSTOP, "SIGSTOP"),
-    (Signal::SIGTSTP, "SIGTSTP"),
-    (Signal::SIGTTIN, "SIGTTIN"),
-    (Signal::SIGTTOU, "SIGTTOU"),
-    (Signal::SIGURG, "SIGURG"),
-    (Signal::SIGXCPU, "SIGXCPU"),
-    (Signal::SIGXFSZ, "SIGXFSZ"),
-    (Signal::SIGVTALRM, "SIGVTALRM"),
-    (Signal::SIGPROF, "SIGPROF"),
-    (Signal::SIGWINCH, "SIGWINCH"),
-    (Signal::SIGIO, "SIGIO"),
-    (Signal::SIGPWR, "SIGPWR"),
-    (Signal::SIGSYS, "SIGSYS"),
-];
+/// Defines a constant per standard signal, named as in `signal(7)`, and
+/// [`NAMED`], the list of them with their names.
+macro_rules! standard_signals {
+    ($($name:ident),* $(,)?) => {
+        impl Signal {
+            $(
+                #[doc = concat!("`", stringify!($name), "` (`signal(7)`).")]
+                pub const $name: Signal = Signal(libc::$name);
+            )*
+        }
 
-#[allow(missing_docs)] // Each is the signal of the same name in signal(7).
-impl Signal {
-    pub const SIGHUP: Signal = Signal(libc::SIGHUP);
-    pub const SIGINT: Signal = Signal(libc::SIGINT);
-    pub const SIGQUIT: Signal = Signal(libc::SIGQUIT);
-    pub const SIGILL: Signal = Signal(libc::SIGILL);
-    pub const SIGTRAP: Signal = Signal(libc::SIGTRAP);
-    pub const SIGABRT: Signal = Signal(libc::SIGABRT);
-    pub const SIGBUS: Signal = Signal(libc::SIGBUS);
-    pub const SIGFPE: Signal = Signal(libc::SIGFPE);
-    pub const SIGKILL: Signal = Signal(libc::SIGKILL);
-    pub const SIGUSR1: Signal = Signal(libc::SIGUSR1);
-    pub const SIGSEGV: Signal = Signal(libc::SIGSEGV);
-    pub const SIGUSR2: Signal = Signal(libc::SIGUSR2);
-    pub const SIGPIPE: Signal = Signal(libc::SIGPIPE);
-    pub const SIGALRM: Signal = Signal(libc::SIGALRM);
-    pub const SIGTERM: Signal = Signal(libc::SIGTERM);
-    pub const SIGSTKFLT: Signal = Signal(libc::SIGSTKFLT);
-    pub const SIGCHLD: Signal = Signal(libc::SIGCHLD);
-    pub const SIGCONT: Signal = Signal(libc::SIGCONT);
-    pub const SIGSTOP: Signal = Signal(libc::SIGSTOP);
-    pub const SIGTSTP: Signal = Signal(libc::SIGTSTP);
-    pub const SIGTTIN: Signal = Signal(libc::SIGTTIN);
-    pub const SIGTTOU: Signal = Signal(libc::SIGTTOU);
-    pub const SIGURG: Signal = Signal(libc::SIGURG);
-    pub const SIGXCPU: Signal = Signal(libc::SIGXCPU);
-    pub const SIGXFSZ: Signal = Signal(libc::SIGXFSZ);
-    pub const SIGVTALRM: Signal = Signal(libc::SIGVTALRM);
-    pub const SIGPROF: Signal = Signal(libc::SIGPROF);
-    pub const SIGWINCH: Signal = Signal(libc::SIGWINCH);
-    pub const SIGIO: Signal = Signal(libc::SIGIO);
-    pub const SIGPWR: Signal = Signal(libc::SIGPWR);
-    pub const SIGSYS: Signal = Signal(libc::SIGSYS);
+        /// The standard signals, with their names.
+        const NAMED: &[(Signal, &str)] = &[$((Signal::$name, stringify!($name))),*];
+    };
+}
+
+standard_signals! {
+    SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT,
+    SIGBUS, SIGFPE, SIGKILL, SIGUSR1, SIGSEGV, SIGUSR2,
+    SIGPIPE, SIGALRM, SIGTERM, SIGSTKFLT, SIGCHLD, SIGCONT,
+    SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGXCPU,
+    SIGXFSZ, SIGVTALRM, SIGPROF, SIGWINCH, SIGIO, SIGPWR,
+    SIGSYS,
 }
 
 impl Signal {
@@ -175,13 +130,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_match_the_c_library() {
-        for (sig, name) in NAMED {
+    fn standard_signals_are_one_to_31_each_with_its_name() {
+        for &(sig, name) in NAMED {
             assert_eq!(Signal::from_raw(sig.as_raw()), Some(sig), "{name}");
             assert_eq!(format!("{sig:?}"), name);
         }
-        let mut numbers: Vec<i32> = NAMED.iter().map(|(s, _)| s.as_raw()).collect();
-        numbers.dedup();
+        let numbers: Vec<i32> = NAMED.iter().map(|(s, _)| s.as_raw()).collect();
         assert_eq!(numbers, (1..=31).collect::<Vec<_>>(), "one name per standard signal, in order");
         assert_eq!(Signal::from_raw(65), None);
         assert_eq!(Signal::realtime(-1), None);

@@ -2,20 +2,20 @@
 //! [`SetupError::subject`](crate::SetupError).
 
 use std::ffi::OsStr;
-use std::path::Path;
 
 use crate::context;
 use crate::error::Step;
 use crate::plan::ChildPlan;
+use crate::resources::Cgroups;
 
 /// What the parent knows that the plan does not say in words.
 #[derive(Debug, Default)]
 pub(crate) struct Subjects<'a> {
     /// The payload's program, as the caller gave it.
     pub program: &'a OsStr,
-    /// The guest's cgroup directories, in the order of the plan's
-    /// (`cgroup_dirs`, then the late ones).
-    pub cgroups: Vec<&'a Path>,
+    /// The guest's cgroups (their directories are in the order of the
+    /// plan's `cgroup_dirs`, then the late ones).
+    pub cgroups: Option<&'a Cgroups>,
     /// The network namespace the child joins.
     pub network: &'a str,
 }
@@ -62,9 +62,10 @@ impl Subjects<'_> {
             }
             Step::JoinGuest => "the guest's namespaces".into(),
             Step::CreateNetwork => "the guest's network namespace".into(),
-            Step::JoinCgroup => {
-                self.cgroups.get(detail as usize).map_or_else(String::new, |p| p.display().to_string())
-            }
+            Step::JoinCgroup => self
+                .cgroups
+                .and_then(|g| g.paths().nth(detail as usize))
+                .map_or_else(String::new, |p| p.display().to_string()),
             Step::JoinNetwork => self.network.to_string(),
             _ => String::new(),
         }

@@ -47,12 +47,12 @@ use crate::resources::{self, Cgroups};
 use crate::sys::{dumpable::DumpableGuard, memfd, signals::BlockedSignals, stack::ChildStack};
 
 pub(crate) use self::render::GuestSpec;
-use self::render::Rendered;
+use self::render::{ForPlan, Rendered};
 
 /// Spawns the guest `b` describes.
 pub(crate) fn spawn(b: GuestSpec<'_>) -> Result<Guest, Error> {
-    let mut rendered = Rendered::new(b)?;
-    let mut spawn = Spawn::prepare(&mut rendered)?;
+    let (rendered, for_plan) = Rendered::new(b)?;
+    let mut spawn = Spawn::prepare(&rendered, for_plan)?;
     spawn.clone(&rendered)?;
     spawn.handshake(&rendered)?;
     spawn.finish(rendered)
@@ -67,8 +67,6 @@ struct Spawn {
     /// Read by the child (and by the payload's first clone, whose stack
     /// it holds) until they are gone.
     plan: ChildPlan,
-    /// The child's stack until the clone hands it to `child`.
-    stack: Option<ChildStack>,
     err_r: Option<OwnedFd>,
     err_w: Option<OwnedFd>,
     sync: Option<(OwnedFd, OwnedFd)>,
@@ -86,9 +84,8 @@ struct Spawn {
 
 impl Spawn {
     /// Phase 2: the host objects, pipes and stdio, and the child's plan.
-    fn prepare(r: &mut Rendered<'_>) -> Result<Spawn, Error> {
-        let RenderedCommand { program, argv, envp, search_path, cwd } =
-            r.command.take().ok_or_else(|| SpawnError::new("rendering the command", already("prepared")))?;
+    fn prepare(r: &Rendered<'_>, for_plan: ForPlan) -> Result<Spawn, Error> {
+        let ForPlan { command: RenderedCommand { program, argv, envp, search_path, cwd }, fs } = for_plan;
         let ctx = &r.ctx;
         // Without a user namespace the child joins its groups itself, so
         // the v1 groups can be made after the clone, while it builds its
@@ -173,7 +170,7 @@ impl Spawn {
             hostname: ctx.hostname.clone(),
             domainname: ctx.domainname.clone(),
             mount_propagation: r.propagation,
-            fs: r.fs.take(),
+            fs,
             rlimits: ctx.rlimits.clone(),
             cwd,
             creds: ctx.creds.clone(),
@@ -184,7 +181,6 @@ impl Spawn {
             exec: ExecPlan::new(program, search_path, argv, envp, init_fds),
             join: None,
         };
-        let stack = ChildStack::new(CHILD_STACK).map_err(spawn_err("mapping the child's stack"))?;
         if let Some(init) = plan.exec.init.as_mut() {
             let payload =
                 ChildStack::new(PAYLOAD_STACK).map_err(spawn_err("mapping the payload's first stack"))?;
@@ -195,7 +191,6 @@ impl Spawn {
             maker: None,
             child: None,
             plan,
-            stack: Some(stack),
             err_r: Some(err_r),
             err_w: Some(err_w),
             sync,
@@ -216,7 +211,7 @@ impl Spawn {
         // cgroups (cgroup) or wrote its offsets (time) are left to it.
         let ns = r.ns;
         let flags = (ns - Namespaces::CGROUP - Namespaces::TIME).bits() as u64;
-        let stack = self.stack.take().ok_or_else(|| SpawnError::new("cloning", already("cloned")))?;
+        let stack = ChildStack::new(CHILD_STACK).map_err(spawn_err("mapping the child's stack"))?;
         let dumpable = DumpableGuard::hold();
         let _blocked = BlockedSignals::block_all().map_err(spawn_err("blocking signals"))?;
         let cgroup = self.cgroups.as_ref().and_then(|g| g.v2_fd());
@@ -292,7 +287,7 @@ impl Spawn {
             self.err_r.take().ok_or_else(|| SpawnError::new("reading the error pipe", already("read")))?;
         let subjects = Subjects {
             program: r.program,
-            cgroups: self.cgroups.as_ref().map(|g| g.paths().collect()).unwrap_or_default(),
+            cgroups: self.cgroups.as_ref(),
             network: r.net.as_ref().map_or("", |n| n.join_label.as_str()),
         };
         let pidfd = launch::finish(child, err_r, &self.plan, &subjects)?;

@@ -33,12 +33,9 @@ pub(super) struct Rendered<'b> {
     /// The maker's namespace is joined before the mounts (they include a
     /// sysfs, which shows the mounter's namespace).
     pub net_before_mounts: bool,
-    /// Taken by phase 2.
-    pub fs: Option<FsPlan>,
+
     /// `mount(2)` propagation flags for `/` (0: no mount namespace).
     pub propagation: u64,
-    /// Taken by phase 2.
-    pub command: Option<RenderedCommand>,
     pub stdio: [&'b Stdio; 3],
     pub program: &'b OsStr,
     pub use_init: bool,
@@ -58,9 +55,15 @@ pub(crate) struct GuestSpec<'b> {
     pub network: Option<&'b Network>,
 }
 
+/// The rendered pieces that move into the child's plan (phase 2).
+pub(super) struct ForPlan {
+    pub command: RenderedCommand,
+    pub fs: Option<FsPlan>,
+}
+
 impl<'b> Rendered<'b> {
     /// Checks and renders everything `b` describes.
-    pub fn new(b: GuestSpec<'b>) -> Result<Rendered<'b>, Error> {
+    pub fn new(b: GuestSpec<'b>) -> Result<(Rendered<'b>, ForPlan), Error> {
         check_guest_name(b.name)?;
         let own_mount_ns = b.context.effective_namespaces().contains(Namespaces::MOUNT);
         let fs = match b.filesystem {
@@ -96,13 +99,13 @@ impl<'b> Rendered<'b> {
             (true, Some(f)) => f.propagation.flags(),
             (true, None) => Propagation::Private.flags(),
         };
-        Ok(Rendered {
+        let for_plan = ForPlan { command: b.command.render()?, fs };
+        let rendered = Rendered {
             name: b.name,
             kill_on_drop: b.kill_on_drop,
             own_pid_ns,
             use_init: own_pid_ns && b.init == Init::Builtin,
             net_before_mounts: b.filesystem.is_some_and(|f| f.mounts_sysfs()),
-            command: Some(b.command.render()?),
             stdio: [&b.command.stdin, &b.command.stdout, &b.command.stderr],
             program: b.command.get_program(),
             resources: b.resources,
@@ -111,9 +114,9 @@ impl<'b> Rendered<'b> {
             net,
             net_parent,
             maker,
-            fs,
             propagation,
-        })
+        };
+        Ok((rendered, for_plan))
     }
 }
 
