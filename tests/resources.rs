@@ -191,14 +191,21 @@ fn fork_bomb_stays_at_pids_max_and_the_host_keeps_working() {
         .spawn()
         .unwrap();
     let started = Instant::now();
+    // What the kernel promises is that no fork makes the group hold more
+    // than 64 tasks. Its counter (pids.current) may read one above the
+    // limit for a moment: a fork charges first and takes the charge back
+    // when it is over the limit. So the tasks are counted, and the
+    // counter only shows that the bomb reached the limit.
+    let group = group_with(&guest, "pids.max").expect("a pids group");
+    let tasks = || procs(&group).len();
     let mut highest = 0;
     while highest < 64 && started.elapsed() < Duration::from_secs(30) {
-        let now = guest.stats().unwrap().pids_current.unwrap();
+        let now = tasks();
         assert!(now <= 64, "{now} processes in a guest with pids.max 64");
-        highest = highest.max(now);
+        highest = highest.max(guest.stats().unwrap().pids_current.unwrap());
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(highest, 64, "the bomb never reached the limit");
+    assert!(highest >= 64, "the bomb never reached the limit: pids.current at most {highest}");
     // The host still forks.
     assert!(std::process::Command::new("/bin/true").status().unwrap().success());
     // The kernel counted refused forks (the bomb may reach the limit
@@ -211,7 +218,8 @@ fn fork_bomb_stays_at_pids_max_and_the_host_keeps_working() {
     }
     assert!(refused > 0, "pids.events max {refused}");
     for _ in 0..20 {
-        assert!(guest.stats().unwrap().pids_current.unwrap() <= 64);
+        let now = tasks();
+        assert!(now <= 64, "{now} processes in a guest with pids.max 64");
     }
     println!("fork bomb [{layout}]: held at {highest}, {refused} forks refused");
     guest.kill_all().unwrap();
