@@ -114,7 +114,16 @@ impl AttachedGuest {
         };
         let no_new_privs = numbers(&status, "NoNewPrivs").first() == Some(&1);
         let enter = EnterInfo::new(creds, caps, no_new_privs, rlimits);
-        Ok(AttachedGuest { running: Running { name: format!("pid {pid}"), pid: raw, pidfd, enter, cgroups } })
+        Ok(AttachedGuest {
+            running: Running {
+                name: format!("pid {pid}"),
+                pid: raw,
+                pidfd,
+                enter,
+                cgroups,
+                entered: Default::default(),
+            },
+        })
     }
 
     /// The host pid of the guest's PID 1.

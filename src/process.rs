@@ -1,9 +1,10 @@
 //! Processes started inside a running guest with
 //! [`Guest::exec`](crate::Guest::exec).
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::error::Error;
 use crate::signal::Signal;
@@ -30,12 +31,102 @@ pub struct Output {
     pub stderr: Vec<u8>,
 }
 
+/// Where an entered process stands, as whoever reaped it found.
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Running,
+    Ended(ExitStatus),
+    /// Reaped by someone else (`waitid` failed with this errno).
+    Lost(i32),
+}
+
+/// A process entered into a guest, shared by its [`GuestProcess`] and the
+/// guest's handle: a guest's PID 1 ends only once every process of its
+/// PID namespace is reaped (`pid_namespaces(7)`), and an entered process
+/// is the caller's child, so waiting for the guest reaps those that have
+/// ended and keeps their status for their handles.
+#[derive(Debug)]
+pub(crate) struct Entered {
+    pid: libc::pid_t,
+    pidfd: OwnedFd,
+    state: Mutex<State>,
+}
+
+impl Entered {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    fn ended(&self) -> bool {
+        !matches!(*self.lock(), State::Running)
+    }
+
+    /// Reaps the process if it has exited; its status, or `None` while it
+    /// runs.
+    pub(crate) fn try_reap(&self) -> io::Result<Option<ExitStatus>> {
+        let mut state = self.lock();
+        if let State::Running = *state {
+            *state = match pidfd::waitid(self.pidfd.as_fd(), true) {
+                Ok(None) => State::Running,
+                Ok(Some(raw)) => State::Ended(ExitStatus::from_raw(raw)),
+                Err(e) => State::Lost(e.raw_os_error().unwrap_or(libc::ECHILD)),
+            };
+        }
+        match *state {
+            State::Running => Ok(None),
+            State::Ended(status) => Ok(Some(status)),
+            State::Lost(errno) => Err(io::Error::from_raw_os_error(errno)),
+        }
+    }
+
+    /// Blocks until the process has ended and returns its status.
+    fn reap(&self) -> io::Result<ExitStatus> {
+        loop {
+            if let Some(status) = self.try_reap()? {
+                return Ok(status);
+            }
+            // Readable once it has exited; whoever reaps it first (this
+            // handle or the guest's) records the status.
+            pidfd::wait_any(&[self.pidfd.as_fd()])?;
+        }
+    }
+}
+
+/// The processes entered into one guest, for reaping them when it ends.
+#[derive(Debug, Default)]
+pub(crate) struct EnteredSet(Mutex<Vec<Weak<Entered>>>);
+
+impl EnteredSet {
+    fn lock(&self) -> MutexGuard<'_, Vec<Weak<Entered>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds `process`, forgetting those whose handles are gone or that
+    /// have been reaped.
+    pub(crate) fn add(&self, process: &Arc<Entered>) {
+        let mut set = self.lock();
+        set.retain(|w| w.upgrade().is_some_and(|e| !e.ended()));
+        set.push(Arc::downgrade(process));
+    }
+
+    /// The entered processes whose handles live and that are not reaped.
+    pub(crate) fn unreaped(&self) -> Vec<Arc<Entered>> {
+        self.lock().iter().filter_map(Weak::upgrade).filter(|e| !e.ended()).collect()
+    }
+}
+
 /// A process started inside a running guest, like `std::process::Child`.
 ///
 /// It runs in every namespace of the guest (with a guest-side pid), in the
 /// guest's cgroups, under the guest's root, with the guest's ids,
 /// capabilities, limits and `no_new_privs`. Dropping the handle of a
-/// process that is still running kills and reaps it.
+/// process that is still running kills and reaps it. Waiting for the
+/// guest reaps the entered processes that have ended (its PID 1 cannot
+/// end before), and their handles then report the status so recorded.
 ///
 /// ```no_run
 /// use vguest::{Command, Guest, Stdio};
@@ -48,9 +139,7 @@ pub struct Output {
 #[derive(Debug)]
 pub struct GuestProcess {
     guest: String,
-    pid: libc::pid_t,
-    pidfd: OwnedFd,
-    status: Option<ExitStatus>,
+    process: Arc<Entered>,
     /// The caller's end of the process's stdin, if piped.
     pub stdin: Option<ChildStdin>,
     /// The caller's end of the process's stdout, if piped.
@@ -68,9 +157,7 @@ impl GuestProcess {
     ) -> Self {
         GuestProcess {
             guest: guest.to_string(),
-            pid,
-            pidfd,
-            status: None,
+            process: Arc::new(Entered { pid, pidfd, state: Mutex::new(State::Running) }),
             stdin: stdin.map(ChildStdin::from),
             stdout: stdout.map(ChildStdout::from),
             stderr: stderr.map(ChildStderr::from),
@@ -86,7 +173,12 @@ impl GuestProcess {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn id(&self) -> u32 {
-        self.pid as u32
+        self.process.pid as u32
+    }
+
+    /// What the guest's handle keeps of this process, to reap it.
+    pub(crate) fn shared(&self) -> &Arc<Entered> {
+        &self.process
     }
 
     /// The process's pid inside the guest (the last `NSpid` entry of its
@@ -99,10 +191,10 @@ impl GuestProcess {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn guest_pid(&self) -> Option<u32> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.pid)).ok()?;
         let line = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
         // Still ours: the pid was not reused while we read.
-        pidfd::send_signal(self.pidfd.as_fd(), 0).ok()?;
+        pidfd::send_signal(self.process.pidfd(), 0).ok()?;
         line.split_whitespace().last()?.parse().ok()
     }
 
@@ -115,7 +207,7 @@ impl GuestProcess {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn pidfd(&self) -> BorrowedFd<'_> {
-        self.pidfd.as_fd()
+        self.process.pidfd()
     }
 
     /// Sends `signal` to the process.
@@ -127,10 +219,10 @@ impl GuestProcess {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn signal(&self, signal: Signal) -> Result<(), Error> {
-        if self.status.is_some() {
+        if self.process.ended() {
             return Ok(());
         }
-        match pidfd::send_signal(self.pidfd.as_fd(), signal.as_raw()) {
+        match pidfd::send_signal(self.process.pidfd(), signal.as_raw()) {
             Err(e) if e.raw_os_error() != Some(libc::ESRCH) => Err(self.err("signalling", e)),
             _ => Ok(()),
         }
@@ -171,11 +263,7 @@ impl GuestProcess {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
-        if self.status.is_none() {
-            let raw = pidfd::waitid(self.pidfd.as_fd(), true).map_err(|e| self.err("waiting for", e))?;
-            self.status = raw.map(ExitStatus::from_raw);
-        }
-        Ok(self.status)
+        self.process.try_reap().map_err(|e| self.err("waiting for", e))
     }
 
     /// Waits for the process and collects its piped stdout and stderr.
@@ -207,21 +295,17 @@ impl GuestProcess {
 
     /// Waits for the process to end (if it has not been waited for yet).
     fn reap(&mut self) -> Result<ExitStatus, Error> {
-        if let Some(status) = self.status {
-            return Ok(status);
-        }
-        let raw = pidfd::wait(self.pidfd.as_fd()).map_err(|e| self.err("waiting for", e))?;
-        Ok(*self.status.insert(ExitStatus::from_raw(raw)))
+        self.process.reap().map_err(|e| self.err("waiting for", e))
     }
 
     fn err(&self, op: &'static str, source: std::io::Error) -> Error {
-        Error::Guest { op, guest: format!("{} (process {})", self.guest, self.pid), source }
+        Error::Guest { op, guest: format!("{} (process {})", self.guest, self.process.pid), source }
     }
 }
 
 impl Drop for GuestProcess {
     fn drop(&mut self) {
-        if self.status.is_none() {
+        if !self.process.ended() {
             let _ = self.kill();
             let _ = self.reap();
         }

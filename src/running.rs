@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::command::Command;
 use crate::error::Error;
 use crate::launch::enter::{self, EnterInfo};
-use crate::process::GuestProcess;
+use crate::process::{EnteredSet, GuestProcess};
 use crate::resources::{self, Cgroups, ResourceError, Stats};
 use crate::sys::pidfd;
 
@@ -27,6 +27,8 @@ pub(crate) struct Running {
     /// What an entering process becomes.
     pub enter: EnterInfo,
     pub cgroups: Option<Cgroups>,
+    /// The processes entered through this handle, reaped with the guest.
+    pub entered: EnteredSet,
 }
 
 impl Running {
@@ -69,7 +71,16 @@ impl Running {
     }
 
     pub fn exec(&self, command: &Command) -> Result<GuestProcess, Error> {
-        enter::exec(&self.name, self.pid, self.pidfd.as_fd(), &self.enter, self.cgroups.as_ref(), command)
+        let process = enter::exec(
+            &self.name,
+            self.pid,
+            self.pidfd.as_fd(),
+            &self.enter,
+            self.cgroups.as_ref(),
+            command,
+        )?;
+        self.entered.add(process.shared());
+        Ok(process)
     }
 
     /// Removes the guest's groups once its PID 1 has ended, killing what

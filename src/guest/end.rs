@@ -19,8 +19,38 @@ impl Guest {
         if let Some(status) = self.status {
             return self.teardown(status);
         }
-        let raw = pidfd::wait(self.running.pidfd()).map_err(|e| self.err("waiting for", e))?;
-        self.reaped(raw)
+        loop {
+            // The kernel holds a dying PID 1 back until every process of
+            // its namespace is reaped, and the entered ones are ours: reap
+            // them as they end, or this wait would never return.
+            let entered = self.running.entered.unreaped();
+            if entered.is_empty() {
+                let raw = pidfd::wait(self.running.pidfd()).map_err(|e| self.err("waiting for", e))?;
+                return self.reaped(raw);
+            }
+            let fds: Vec<_> =
+                std::iter::once(self.running.pidfd()).chain(entered.iter().map(|e| e.pidfd())).collect();
+            let ready = pidfd::wait_any(&fds).map_err(|e| self.err("waiting for", e))?;
+            for (process, _) in entered.iter().zip(&ready[1..]).filter(|(_, ready)| **ready) {
+                // Its own handle reports a failure to reap it.
+                let _ = process.try_reap();
+            }
+            if ready[0] {
+                if let Some(raw) =
+                    pidfd::waitid(self.running.pidfd(), true).map_err(|e| self.err("waiting for", e))?
+                {
+                    return self.reaped(raw);
+                }
+            }
+        }
+    }
+
+    /// Reaps the entered processes that have ended, so that a dying PID 1
+    /// can finish.
+    pub(super) fn reap_entered(&self) {
+        for process in self.running.entered.unreaped() {
+            let _ = process.try_reap();
+        }
     }
 
     /// The guest's first process ended with wait status `raw`: records the

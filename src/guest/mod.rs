@@ -96,7 +96,7 @@ impl Guest {
         } = parts;
         let [stdin, stdout, stderr] = stdio;
         Guest {
-            running: Running { name, pid, pidfd, enter, cgroups },
+            running: Running { name, pid, pidfd, enter, cgroups, entered: Default::default() },
             status_pipe,
             status: None,
             kill_on_drop,
@@ -295,6 +295,7 @@ impl Guest {
         if let Some(status) = self.status {
             return self.teardown(status).map(Some);
         }
+        self.reap_entered();
         match pidfd::waitid(self.running.pidfd(), true).map_err(|e| self.err("waiting for", e))? {
             Some(raw) => self.reaped(raw).map(Some),
             None => Ok(None),

@@ -93,6 +93,20 @@ pub(crate) fn wait_exit(pidfd: BorrowedFd<'_>, timeout: std::time::Duration) -> 
     }
 }
 
+/// Blocks until at least one of `pidfds` polls readable (its process has
+/// exited) and says which do.
+pub(crate) fn wait_any(pidfds: &[BorrowedFd<'_>]) -> io::Result<Vec<bool>> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds: Vec<_> = pidfds.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)).collect();
+    loop {
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => return Ok(fds.iter().map(|f| f.any().unwrap_or(true)).collect()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// The resource limit `resource` of process `pid` (`prlimit(2)` reading
 /// only), or `None` where the kernel has no such limit.
 pub(crate) fn rlimit_of(pid: libc::pid_t, resource: u32) -> Option<libc::rlimit64> {
