@@ -134,8 +134,11 @@ impl GuestBuilder {
         self
     }
 
-    /// Whether dropping the [`Guest`] kills it (default: true). Without,
-    /// a dropped guest keeps running; see also [`Guest::detach`].
+    /// Whether dropping the [`Guest`], or the death of the process that
+    /// spawned it, kills it (default: true). Without, the guest keeps
+    /// running after either, and its groups are marked detached so that no
+    /// sweep removes them ([`resources::sweep`](crate::resources::sweep));
+    /// see also [`Guest::detach`].
     ///
     /// ```
     /// use vguest::Guest;

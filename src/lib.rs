@@ -94,6 +94,35 @@
 //! `io_uring_setup` or `perf_event_open` reach the kernel, limited only by
 //! the capabilities above.
 //!
+//! # Lifecycle
+//!
+//! A guest lives until it ends, its [`Guest`] handle is waited for or
+//! dropped, or the process that spawned it dies, whichever comes first:
+//!
+//! - **The owner's death.** The built-in init of a guest watches a pipe
+//!   whose only write end its owner process holds; when the process dies
+//!   (a crash, `SIGKILL`, any thread's `exit`), the pipe hangs up and the
+//!   init ends the guest. This follows the process, not the thread that
+//!   spawned the guest, as `PR_SET_PDEATHSIG` would.
+//!   [`GuestBuilder::kill_on_drop`]`(false)` and [`Guest::detach`] let a
+//!   guest outlive its owner. A guest whose payload is its PID 1
+//!   ([`Init::Payload`]) has no init to watch: the sweep ends it if it has
+//!   groups.
+//! - **What a dead owner leaves.** Links go with the guest's network
+//!   namespace. Groups are marked with their owner (pid and start time)
+//!   and swept by the next spawn beneath the same parent, or by
+//!   [`resources::sweep`]; a detached guest's groups are never swept.
+//! - **Entered processes.** Waiting for a guest, or dropping it, reaps the
+//!   processes [`Guest::exec`] started that have ended (a dying PID 1 waits
+//!   for them); their handles report the status.
+//! - **Teardown.** Ending a guest removes its groups and frees the names
+//!   of its host-side links at once; the kernel removes the links
+//!   themselves with the guest's network namespace, in the background, so
+//!   the caller does not wait for the kernel's grace period.
+//! - **Descriptors.** A live guest holds one descriptor (its pidfd); a
+//!   process holds three for all its guests (the init's image and the
+//!   owner's pipe).
+//!
 //! # Requirements
 //!
 //! Guests need root (or `CAP_SYS_ADMIN` and friends) and Linux 5.12 or

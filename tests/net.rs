@@ -36,6 +36,21 @@ fn host_ip(args: &[&str]) -> String {
 }
 
 /// Links, addresses and routes of the machine's network namespace.
+/// [`host_table`] once it equals `expected`, or after 30 s. A guest's
+/// host end is parked (set down, renamed `vgx<index>`) when the guest
+/// ends, and the kernel removes it with the guest's namespace moments
+/// later, in the background; it promises no time, so the wait is generous.
+fn settled_table(expected: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let table = host_table();
+        if table == expected || std::time::Instant::now() > deadline {
+            return table;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 fn host_table() -> String {
     [&["-o", "link"][..], &["-o", "addr"], &["route"], &["-6", "route"]]
         .iter()
@@ -186,7 +201,16 @@ fn check_veth_guest(tag: &str, context: Context, pool: Option<&NetnsPool>) {
     drop(g.stdin.take().map(|mut s| s.write_all(b"go\n")));
     assert!(g.wait().unwrap().success());
     assert!(g.host_links().is_empty());
-    assert_eq!(before, host_table(), "guest {tag} left something on the host");
+    // The name is free at once, for the next guest.
+    let names: Vec<String> = host_ip(&["-o", "link"])
+        .lines()
+        .filter_map(|l| Some(l.split(": ").nth(1)?.split('@').next()?.to_string()))
+        .collect();
+    assert!(
+        names.len() > 1 && !names.contains(&name.to_string()),
+        "{name} still named after the wait: {names:?}"
+    );
+    assert_eq!(before, settled_table(&before), "guest {tag} left something on the host");
     println!("veth {tag}: guest saw {lines:?}; host side {name} gone afterwards");
 }
 
@@ -346,7 +370,7 @@ fn exec_into_a_veth_guest_sees_its_interface() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "198.18.40.2/24\n");
     drop(g);
-    assert_eq!(before_table, host_table());
+    assert_eq!(before_table, settled_table(&before_table));
 }
 
 #[test]
@@ -377,7 +401,7 @@ fn a_hundred_veth_guests_leave_no_link_address_or_route() {
             drop(g);
         }
     }
-    assert_eq!(table, host_table(), "links, addresses or routes left on the host");
+    assert_eq!(table, settled_table(&table), "links, addresses or routes left on the host");
     before.assert_unchanged("hundred veth guests");
     println!("{rounds} veth guests made and removed; the host's links, addresses and routes are as before");
 }
@@ -460,7 +484,7 @@ fn bad_input_gives_typed_errors_and_leaves_nothing() {
     println!("bad input: {messages:#?}");
     assert_eq!(switch.ip(&["-o", "link"]).lines().count(), 1, "only lo in the switch");
     drop(switch);
-    assert_eq!(table, host_table(), "bad input left something on the host");
+    assert_eq!(table, settled_table(&table), "bad input left something on the host");
     before.assert_unchanged("bad network input");
 }
 

@@ -66,12 +66,14 @@ pub(super) fn child_exec(plan: &ChildPlan) -> Result<Infallible, Failure> {
 
 /// Execs the built-in init; returns only on failure.
 fn child_exec_init(plan: &ChildPlan, init: &InitPlan) -> Result<Infallible, Failure> {
-    // The init needs its status pipe across its exec; it marks it
+    // The init needs the owner's pipe across its exec; it marks it
     // close-on-exec again. Unless the init forks the payload, the error
     // pipe stays close-on-exec: end of file on it then means both execs
     // succeeded. Should the init's exec fail, the parent kills this
     // process, the PID namespace's init, and the payload with it.
-    call::set_fd_flags(plan.status_fd, 0).at(step::EXEC_INIT, 0)?;
+    if plan.owner_fd >= 0 {
+        call::set_fd_flags(plan.owner_fd, 0).at(step::EXEC_INIT, 0)?;
+    }
     // Signals stay blocked: the init waits for them synchronously.
     let argv = init.argv.as_ptr().cast::<*const c_char>();
     let err = call::fexecve(init.memfd, argv, plan.exec.envp.as_ptr());

@@ -2,9 +2,6 @@
 //! built-in init, removing its groups and links (kept for a retry when a
 //! removal fails), and what dropping the handle does.
 
-use std::fs::File;
-use std::io::Read;
-
 use super::Guest;
 use crate::error::Error;
 use crate::resources;
@@ -25,8 +22,8 @@ impl Guest {
             // them as they end, or this wait would never return.
             let entered = self.running.entered.unreaped();
             if entered.is_empty() {
-                let raw = pidfd::wait(self.running.pidfd()).map_err(|e| self.err("waiting for", e))?;
-                return self.reaped(raw);
+                pidfd::peek(self.running.pidfd(), false).map_err(|e| self.err("waiting for", e))?;
+                return self.reaped();
             }
             let fds: Vec<_> =
                 std::iter::once(self.running.pidfd()).chain(entered.iter().map(|e| e.pidfd())).collect();
@@ -35,12 +32,10 @@ impl Guest {
                 // Its own handle reports a failure to reap it.
                 let _ = process.try_reap();
             }
-            if ready[0] {
-                if let Some(raw) =
-                    pidfd::waitid(self.running.pidfd(), true).map_err(|e| self.err("waiting for", e))?
-                {
-                    return self.reaped(raw);
-                }
+            if ready[0]
+                && pidfd::peek(self.running.pidfd(), true).map_err(|e| self.err("waiting for", e))?.is_some()
+            {
+                return self.reaped();
             }
         }
     }
@@ -53,12 +48,18 @@ impl Guest {
         }
     }
 
-    /// The guest's first process ended with wait status `raw`: records the
-    /// payload's status and removes the guest's cgroups and links.
-    pub(super) fn reaped(&mut self, raw: i32) -> Result<ExitStatus, Error> {
+    /// The guest's first process has exited (a zombie still): reaps it,
+    /// records the payload's status and removes the guest's cgroups and
+    /// links.
+    pub(super) fn reaped(&mut self) -> Result<ExitStatus, Error> {
+        // Read while PID 1 is a zombie, before its pid can be reused.
+        let payload = self.builtin_init.then(|| payload_status(self.running.pid)).flatten();
+        let raw = pidfd::waitid(self.running.pidfd(), true)
+            .map_err(|e| self.err("waiting for", e))?
+            .ok_or_else(|| self.err("waiting for", std::io::Error::from_raw_os_error(libc::ECHILD)))?;
         // With the built-in init, its status stands for the payload's
         // only if it could not report the payload's own (it was killed).
-        let mut status = self.read_payload_status().unwrap_or(ExitStatus::from_raw(raw));
+        let mut status = payload.unwrap_or(ExitStatus::from_raw(raw));
         if let Some(groups) = &self.running.cgroups {
             // Read before the group goes away.
             let oom_kills = resources::oom_kills(groups.groups()).ok().flatten().unwrap_or(0);
@@ -96,16 +97,19 @@ impl Guest {
         self.running.remove_groups(!self.own_pid_ns)
     }
 
-    fn read_payload_status(&mut self) -> Option<ExitStatus> {
-        let mut file = File::from(self.status_pipe.take()?);
-        let mut word = [0u8; 4];
-        file.read_exact(&mut word).ok()?;
-        Some(ExitStatus::from_raw(i32::from_ne_bytes(word)))
-    }
-
     pub(super) fn err(&self, op: &'static str, source: std::io::Error) -> Error {
         self.running.err(op, source)
     }
+}
+
+/// The payload's wait status as the built-in init left it in its name
+/// (`vgst:` and eight hex digits) before exiting: read from the zombie's
+/// `/proc/PID/comm`. `None` if the init was killed before it could.
+fn payload_status(pid: libc::pid_t) -> Option<ExitStatus> {
+    let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    let hex = name.trim_end().strip_prefix("vgst:")?;
+    let raw = u32::from_str_radix(hex, 16).ok()?;
+    Some(ExitStatus::from_raw(raw as i32))
 }
 
 impl Drop for Guest {

@@ -26,7 +26,7 @@ pub(crate) struct GuestParts {
     pub name: String,
     pub pid: libc::pid_t,
     pub pidfd: OwnedFd,
-    pub status_pipe: Option<OwnedFd>,
+    pub builtin_init: bool,
     pub kill_on_drop: bool,
     pub own_pid_ns: bool,
     pub enter: EnterInfo,
@@ -40,7 +40,8 @@ pub(crate) struct GuestParts {
 ///
 /// Like `std::process::Child`: wait for it, signal it, read and write
 /// its piped standard streams. Unlike `Child`, dropping a `Guest` kills
-/// it and removes everything made for it (unless
+/// it and removes everything made for it, and so does the death of the
+/// process that spawned it (unless
 /// [`kill_on_drop(false)`](crate::GuestBuilder::kill_on_drop) or
 /// [`detach`](Guest::detach)).
 ///
@@ -62,8 +63,12 @@ pub struct Guest {
     /// Its name, PID 1, how to enter it, and its cgroups (until it has
     /// ended and they are removed).
     running: Running,
-    /// The built-in init's report of the payload's wait status.
-    status_pipe: Option<OwnedFd>,
+    /// Whether PID 1 is the built-in init, which reports the payload's
+    /// wait status.
+    builtin_init: bool,
+    /// Whether the init ends the guest when this process dies (until
+    /// [`detach`](Guest::detach)).
+    watched: bool,
     status: Option<ExitStatus>,
     kill_on_drop: bool,
     /// Whether the guest has its own PID namespace: then nothing of it
@@ -86,7 +91,7 @@ impl Guest {
             name,
             pid,
             pidfd,
-            status_pipe,
+            builtin_init,
             kill_on_drop,
             own_pid_ns,
             enter,
@@ -97,7 +102,8 @@ impl Guest {
         let [stdin, stdout, stderr] = stdio;
         Guest {
             running: Running { name, pid, pidfd, enter, cgroups, entered: Default::default() },
-            status_pipe,
+            builtin_init,
+            watched: builtin_init && kill_on_drop,
             status: None,
             kill_on_drop,
             own_pid_ns,
@@ -145,7 +151,8 @@ impl Guest {
 
     /// Sends `signal` to the guest. With the built-in init, termination
     /// and job-control signals are forwarded to the payload; `SIGKILL`
-    /// ends the whole guest.
+    /// ends the whole guest; `SIGRTMAX` is the init's own (see
+    /// [`detach`](Self::detach)).
     ///
     /// ```no_run
     /// use vguest::Signal;
@@ -296,8 +303,8 @@ impl Guest {
             return self.teardown(status).map(Some);
         }
         self.reap_entered();
-        match pidfd::waitid(self.running.pidfd(), true).map_err(|e| self.err("waiting for", e))? {
-            Some(raw) => self.reaped(raw).map(Some),
+        match pidfd::peek(self.running.pidfd(), true).map_err(|e| self.err("waiting for", e))? {
+            Some(_) => self.reaped().map(Some),
             None => Ok(None),
         }
     }
@@ -352,8 +359,14 @@ impl Guest {
         AttachedGuest::attach(pid)
     }
 
-    /// Lets the guest run on after this handle is dropped: nothing is
-    /// killed or removed. Returns the guest's host pid.
+    /// Lets the guest run on after this handle is dropped, and after this
+    /// process ends: nothing is killed or removed. Returns the guest's host
+    /// pid.
+    ///
+    /// Until then, a guest with the built-in init ends when the process
+    /// that spawned it dies, however it dies; detaching sends the init
+    /// `SIGRTMAX`, which it takes (only from outside the guest) as the
+    /// word to stop watching.
     ///
     /// ```no_run
     /// # let guest = vguest::Guest::builder("g").spawn()?;
@@ -363,6 +376,17 @@ impl Guest {
     /// ```
     pub fn detach(mut self) -> u32 {
         self.kill_on_drop = false;
+        // Marked first: a sweep after this process has gone must find the
+        // groups of a guest that outlives it as intended.
+        if let Some(groups) = self.running.cgroups.as_mut() {
+            groups.detach();
+        }
+        if self.watched && self.status.is_none() {
+            // The init stops watching this process; should it have ended
+            // already, there is nothing left to watch for.
+            let _ = self.running.signal(crate::plan::wire::DETACH_SIGNAL);
+            self.watched = false;
+        }
         self.id()
     }
 }

@@ -136,19 +136,24 @@ pub(crate) fn exec(
     let stderr = stdio_pair(&cmd.stderr, false).map_err(spawn_err("opening stderr"))?;
     let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, |f| f.as_raw_fd());
     let lifeline = super::lifeline()?;
+    let groups = cgroups
+        .map(|g| g.open_dirs())
+        .transpose()
+        .map_err(spawn_err("opening the guest's cgroups"))?
+        .unwrap_or_default();
     let plan = ChildPlan {
         err_fd: err_w.as_raw_fd(),
         sync_fd: -1,
         sync_peer: -1,
         lifeline: lifeline.as_raw_fd(),
-        status_fd: -1,
+        owner_fd: -1,
         become_root: false,
         pdeathsig: 0,
         // The guest's groups, joined before its namespaces: with
         // nsdelegate, a process may not cross the boundary of a cgroup
         // namespace it is in (cgroup-v2.rst).
-        cgroup_dirs: cgroups.map(|g| g.dir_fds()).unwrap_or_default(),
-        into_cgroup: cgroups.is_some_and(|g| g.v2_fd().is_some()),
+        cgroup_dirs: groups.raw(),
+        into_cgroup: groups.v2().is_some(),
         unshare_cgroup: false,
         time_offsets: None,
         netns_fd: -1,
@@ -187,7 +192,7 @@ pub(crate) fn exec(
             })?),
             false => None,
         };
-        child::clone_child(&plan, &stack, 0, share_memory, cgroups.and_then(|g| g.v2_fd()))
+        child::clone_child(&plan, &stack, 0, share_memory, groups.v2())
     };
     let cloned = cloned.map_err(spawn_err("cloning into the guest"))?;
     let spawned =

@@ -17,7 +17,8 @@ pub(crate) mod maker;
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::OnceLock;
 
 use crate::command::Stdio;
 use crate::error::{Error, SetupError, SpawnError, Step};
@@ -81,6 +82,28 @@ impl FdChannel {
 pub(crate) fn lifeline() -> Result<OwnedFd, Error> {
     let pid = libc::pid_t::try_from(std::process::id()).unwrap_or(libc::pid_t::MAX);
     pidfd::open(pid).map_err(spawn_err("opening a pidfd of the calling process"))
+}
+
+/// The read end of the owner's pipe, made on first use and kept, with
+/// its write end, for the life of the process (two descriptors per
+/// process, none per guest).
+///
+/// Nothing is ever written to it: its write end is held by this process
+/// only (close-on-exec, so a child that execs drops its copy), so the pipe
+/// hangs up when this process dies, however that happens and whichever of
+/// its threads spawned the guest. The built-in init of every guest that
+/// should not outlive its owner polls the read end and ends the guest then
+/// (`PR_SET_PDEATHSIG` would follow the spawning thread instead). A child
+/// this process forks without exec keeps the write end, and so the
+/// guests, until it exits.
+pub(crate) fn owner_pipe() -> Result<BorrowedFd<'static>, Error> {
+    static PIPE: OnceLock<(OwnedFd, OwnedFd)> = OnceLock::new();
+    if let Some((read, _)) = PIPE.get() {
+        return Ok(read.as_fd());
+    }
+    let ends = pipe().map_err(spawn_err("creating the owner's pipe"))?;
+    // A racing thread may have won; either pipe is equally good.
+    Ok(PIPE.get_or_init(|| ends).0.as_fd())
 }
 
 fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {

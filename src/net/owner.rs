@@ -1,35 +1,101 @@
-//! The owner of a guest's host-side links, [`NetLinks`]: it deletes them
-//! again when the guest is waited for or dropped, and on a failed spawn.
+//! The owner of a guest's host-side links, [`NetLinks`]: it takes them
+//! back when the guest is waited for or dropped, and on a failed spawn.
 //!
 //! `setup.rs` fills it while it makes the veth pairs (a socket per
 //! host-side namespace, each host end's index and name); the spawn, then
 //! the `Guest`, hold it until [`remove`](NetLinks::remove), drop or
-//! [`detach`](NetLinks::detach). A macvlan interface lives only in the
-//! guest's namespace, so nothing of it is kept here.
+//! [`detach`](NetLinks::detach). The sockets are closed once the links are
+//! made (a live guest holds no descriptor for its links) and opened again
+//! to take them back. A macvlan interface lives only in the guest's
+//! namespace, so nothing of it is kept here.
+//!
+//! Deleting a link costs the caller an RCU grace period (the kernel's
+//! `rcu_barrier()` after unregistering, 25-40 ms on a small VM), while a
+//! namespace that dies takes its veths down in a batch, off the caller's
+//! time. So the host end of a veth into a namespace of the guest's own is
+//! not deleted but *parked*: set down (which drops its routes) and renamed
+//! to `vgx<index>` in one request, which frees its name at once; the
+//! kernel removes it with the guest's namespace moments later. A veth into
+//! a namespace the guest joined, which outlives it, is deleted as before.
 
 use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use netlink_packet_route::RouteNetlinkMessage;
-use netlink_packet_route::link::LinkMessage;
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 
 use super::NetError;
 use super::netlink::Rtnl;
 use crate::patience::patiently;
 
-/// The host-side links made for a guest, deleted on [`remove`] or drop
+/// The prefix of a parked host end's name (`vgx` and its index).
+pub(crate) const PARKED_PREFIX: &str = "vgx";
+
+/// Where a host-side link lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostNs {
+    /// The network namespace of the thread that made it, known by its
+    /// inode (only that namespace can be reached again without an fd: as
+    /// the current thread's or the process's).
+    Creator(u64),
+    /// A namespace given by path (`Veth::host_netns`).
+    Path(PathBuf),
+}
+
+impl HostNs {
+    fn label(&self) -> PathBuf {
+        match self {
+            HostNs::Creator(_) => "/proc/thread-self/ns/net".into(),
+            HostNs::Path(path) => path.clone(),
+        }
+    }
+
+    /// A socket in this namespace.
+    fn open(&self) -> Result<Rtnl, NetError> {
+        let err = |source| NetError::Namespace { path: self.label(), source };
+        match self {
+            HostNs::Creator(ino) if netns_ino("/proc/thread-self/ns/net").map_err(err)? == *ino => {
+                Rtnl::open().map_err(err)
+            }
+            HostNs::Creator(ino) if netns_ino("/proc/self/ns/net").map_err(err)? == *ino => {
+                open_socket(Some(Path::new("/proc/self/ns/net")))
+            }
+            // Made by a thread that has since moved to a namespace this
+            // thread cannot name.
+            HostNs::Creator(_) => Err(err(io::Error::from_raw_os_error(libc::ENOENT))),
+            HostNs::Path(path) => open_socket(Some(path)),
+        }
+    }
+}
+
+fn netns_ino(path: &str) -> io::Result<u64> {
+    Ok(std::fs::metadata(path)?.ino())
+}
+
+/// A host-side link: where it lives, its index and its name.
+#[derive(Debug)]
+struct HostLink {
+    netns: HostNs,
+    index: u32,
+    name: String,
+}
+
+/// The host-side links made for a guest, taken back on [`remove`] or drop
 /// unless [`detach`]ed.
 ///
 /// [`remove`]: NetLinks::remove
 /// [`detach`]: NetLinks::detach
 #[derive(Debug, Default)]
 pub(crate) struct NetLinks {
-    /// Sockets per host-side namespace (`None`: the creator's).
-    sockets: Vec<(Option<PathBuf>, Rtnl)>,
-    /// (socket, interface index, name) of each host-side link.
-    links: Vec<(usize, u32, String)>,
+    /// Whether the guest's network namespace is its own, so that its veths
+    /// die with it and their host ends are parked rather than deleted.
+    own_netns: bool,
+    /// Sockets per host-side namespace, while the links are made.
+    sockets: Vec<(HostNs, Rtnl)>,
+    links: Vec<HostLink>,
 }
 
 /// An rtnetlink socket in the network namespace at `netns` (the caller's
@@ -49,14 +115,27 @@ pub(super) fn open_socket(netns: Option<&Path>) -> Result<Rtnl, NetError> {
 }
 
 impl NetLinks {
-    /// The socket for the host-side namespace `netns`, kept for deleting
-    /// the links made there.
+    /// Links for a guest whose network namespace is its own (`own_netns`)
+    /// or one it joins.
+    pub(super) fn new(own_netns: bool) -> Self {
+        NetLinks { own_netns, sockets: Vec::new(), links: Vec::new() }
+    }
+
+    /// The socket for the host-side namespace `netns` (the calling
+    /// thread's when `None`), opened on first use.
     pub(super) fn socket(&mut self, netns: Option<&Path>) -> Result<usize, NetError> {
-        if let Some(i) = self.sockets.iter().position(|(p, _)| p.as_deref() == netns) {
+        let host_ns =
+            match netns {
+                Some(path) => HostNs::Path(path.to_path_buf()),
+                None => HostNs::Creator(netns_ino("/proc/thread-self/ns/net").map_err(|source| {
+                    NetError::Namespace { path: "/proc/thread-self/ns/net".into(), source }
+                })?),
+            };
+        if let Some(i) = self.sockets.iter().position(|(ns, _)| *ns == host_ns) {
             return Ok(i);
         }
         let rtnl = open_socket(netns)?;
-        self.sockets.push((netns.map(Path::to_path_buf), rtnl));
+        self.sockets.push((host_ns, rtnl));
         Ok(self.sockets.len() - 1)
     }
 
@@ -65,70 +144,55 @@ impl NetLinks {
         &mut self.sockets[socket].1
     }
 
-    /// Records a host-side link made over `socket`, to delete it again.
+    /// Records a host-side link made over `socket`, to take it back.
     pub(super) fn record(&mut self, socket: usize, index: u32, name: String) {
-        self.links.push((socket, index, name));
+        self.links.push(HostLink { netns: self.sockets[socket].0.clone(), index, name });
+    }
+
+    /// Closes the sockets used to make the links.
+    pub(super) fn made(&mut self) {
+        self.sockets.clear();
     }
 
     /// The names of the host-side links.
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
-        self.links.iter().map(|(_, _, name)| name.as_str())
+        self.links.iter().map(|l| l.name.as_str())
     }
 
-    /// Deletes every host-side link (deleting one end of a veth pair
-    /// deletes both) and returns once the kernel no longer lists it; one
-    /// already gone with the guest's namespace is no error. The kernel
-    /// finishes a link's removal after an RCU grace period (about 25 ms
-    /// on a small VM), whether it is deleted here or taken with a dying
-    /// namespace, so this waits that long either way.
-    /// A link that could not be deleted stays for the next call.
+    /// Takes every host-side link back: parks it (see the module's docs)
+    /// if the guest's namespace is its own, else deletes it (deleting one
+    /// end of a veth pair deletes both) and returns once the kernel no
+    /// longer lists it. One already gone with the guest's namespace is no
+    /// error. A link that could not be taken back stays for the next call.
     pub(crate) fn remove(&mut self) -> Result<(), NetError> {
         let mut first = None;
         let mut left = Vec::new();
-        for (socket, index, name) in std::mem::take(&mut self.links) {
-            let rtnl = &mut self.sockets[socket].1;
-            let by_index = || {
-                let mut msg = LinkMessage::default();
-                msg.header.index = index;
-                msg
+        let mut sockets: Vec<(HostNs, Rtnl)> = std::mem::take(&mut self.sockets);
+        for link in std::mem::take(&mut self.links) {
+            let rtnl = match sockets.iter().position(|(ns, _)| *ns == link.netns) {
+                Some(i) => &mut sockets[i].1,
+                None => match link.netns.open() {
+                    Ok(rtnl) => {
+                        sockets.push((link.netns.clone(), rtnl));
+                        &mut sockets.last_mut().expect("just pushed").1
+                    }
+                    Err(e) => {
+                        first.get_or_insert(e);
+                        left.push(link);
+                        continue;
+                    }
+                },
             };
-            let err = |op, source| NetError::Netlink {
-                op,
-                link: name.clone(),
-                value: format!("index {index}"),
-                source,
+            let taken = match self.own_netns {
+                true => park(rtnl, &link),
+                false => delete(rtnl, &link),
             };
-            match rtnl.request(RouteNetlinkMessage::DelLink(by_index()), 0) {
-                Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
-                    first.get_or_insert(err("deleting", e));
-                    left.push((socket, index, name));
-                    continue;
-                }
-                _ => {}
-            }
-            let mut failed = None;
-            let gone = patiently(|| match rtnl.request(RouteNetlinkMessage::GetLink(by_index()), 0) {
-                Err(e) if e.raw_os_error() == Some(libc::ENODEV) => true,
-                Err(e) => {
-                    failed = Some(e);
-                    true
-                }
-                Ok(()) => false,
-            });
-            let failed = match (failed, gone) {
-                (Some(e), _) => Some(e),
-                (None, false) => Some(io::Error::from_raw_os_error(libc::ETIMEDOUT)),
-                (None, true) => None,
-            };
-            if let Some(e) = failed {
-                first.get_or_insert(err("waiting for the removal of", e));
-                left.push((socket, index, name));
+            if let Err(e) = taken {
+                first.get_or_insert(e);
+                left.push(link);
             }
         }
         self.links = left;
-        if self.links.is_empty() {
-            self.sockets.clear();
-        }
         first.map_or(Ok(()), Err)
     }
 
@@ -136,6 +200,59 @@ impl NetLinks {
     pub(crate) fn detach(&mut self) {
         self.links.clear();
         self.sockets.clear();
+    }
+}
+
+fn by_index(index: u32) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    msg
+}
+
+fn netlink_err<'a>(op: &'static str, link: &'a HostLink) -> impl FnOnce(io::Error) -> NetError + 'a {
+    move |source| NetError::Netlink {
+        op,
+        link: link.name.clone(),
+        value: format!("index {}", link.index),
+        source,
+    }
+}
+
+/// Sets the host end down and renames it `vgx<index>` (one request), or
+/// deletes it if that name is taken. Gone already is no error.
+fn park(rtnl: &mut Rtnl, link: &HostLink) -> Result<(), NetError> {
+    let mut msg = by_index(link.index);
+    msg.header.change_mask = LinkFlags::Up;
+    msg.attributes.push(LinkAttribute::IfName(format!("{PARKED_PREFIX}{}", link.index)));
+    match rtnl.request(RouteNetlinkMessage::SetLink(msg), 0) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => delete(rtnl, link),
+        Err(e) => Err(netlink_err("parking", link)(e)),
+    }
+}
+
+/// Deletes the host end and waits until the kernel no longer lists it.
+fn delete(rtnl: &mut Rtnl, link: &HostLink) -> Result<(), NetError> {
+    match rtnl.request(RouteNetlinkMessage::DelLink(by_index(link.index)), 0) {
+        Err(e) if e.raw_os_error() != Some(libc::ENODEV) => return Err(netlink_err("deleting", link)(e)),
+        _ => {}
+    }
+    let mut failed = None;
+    let gone = patiently(|| match rtnl.request(RouteNetlinkMessage::GetLink(by_index(link.index)), 0) {
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => true,
+        Err(e) => {
+            failed = Some(e);
+            true
+        }
+        Ok(()) => false,
+    });
+    match (failed, gone) {
+        (Some(e), _) => Err(netlink_err("waiting for the removal of", link)(e)),
+        (None, false) => Err(netlink_err("waiting for the removal of", link)(io::Error::from_raw_os_error(
+            libc::ETIMEDOUT,
+        ))),
+        (None, true) => Ok(()),
     }
 }
 

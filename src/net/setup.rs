@@ -58,7 +58,7 @@ pub(crate) fn child_netns(pid: libc::pid_t) -> Result<(OwnedFd, PathBuf), NetErr
 /// Creates and configures the links of `plan` in the guest's namespace
 /// `guest_ns` (named `ns_path` in errors).
 pub(crate) fn setup(plan: &NetPlan, guest_ns: BorrowedFd<'_>, ns_path: &Path) -> Result<NetLinks, NetError> {
-    let mut links = NetLinks::default();
+    let mut links = NetLinks::new(plan.join.is_none());
     let mut pending = Vec::new();
     for (n, link) in plan.links.iter().enumerate() {
         match link {
@@ -89,6 +89,7 @@ pub(crate) fn setup(plan: &NetPlan, guest_ns: BorrowedFd<'_>, ns_path: &Path) ->
             }
         }
     }
+    links.made();
     configure_guest(&pending, guest_ns, ns_path)?;
     Ok(links)
 }
@@ -167,11 +168,32 @@ fn create_veth(
     let host_index =
         host_index.ok_or_else(|| netlink_err("looking up", host_name, host_name.as_str())(no_index()))?;
     links.record(socket, host_index, host_name.clone());
+    if host_netns.is_none() && !host_addresses.iter().any(|c| c.addr.is_ipv6()) {
+        without_ipv6(host_name)?;
+    }
     let requests: Vec<_> = host_addresses.iter().map(|&c| new_address(host_index, c)).collect();
     links
         .rtnl(socket)
         .batch(requests, |_| {})
         .map_err(|(i, e)| netlink_err("adding host address", host_name, host_addresses[i].to_string())(e))
+}
+
+/// Turns IPv6 off on a host end that has no IPv6 address of its own
+/// (`disable_ipv6`, before the guest's end is up, so before the kernel
+/// configures it): the kernel would otherwise give every host end a
+/// link-local address and two routes (`fe80::/64`, `ff00::/8`) in the
+/// host's one IPv6 table, where every route added or removed walks the
+/// routes of all the other guests' links, and spawns slow down as guests
+/// accumulate. Frames a bridge forwards are not affected. A kernel without
+/// IPv6 has no such file: nothing to do.
+fn without_ipv6(host_name: &str) -> Result<(), NetError> {
+    let path = format!("/proc/sys/net/ipv6/conf/{host_name}/disable_ipv6");
+    match std::fs::write(&path, "1") {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(netlink_err("turning IPv6 off on", host_name, path)(e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Creates a macvlan interface on its parent, up, inside the guest's

@@ -36,7 +36,7 @@ pub(crate) use self::fs::FsPlan;
 pub(crate) struct InitPlan {
     /// The sealed memfd holding the image.
     pub memfd: RawFd,
-    /// `vguest-init STATUSFD PAYLOAD_PID ERRFD PROGRAM ARGV...`,
+    /// `vguest-init OWNERFD PAYLOAD_PID ERRFD PROGRAM ARGV...`,
     /// NULL-terminated; PAYLOAD_PID points into
     /// [`pid_text`](Self::pid_text), and slot [`INIT_PROGRAM_SLOT`] is where
     /// the child puts the program path it resolved.
@@ -74,13 +74,14 @@ pub(crate) struct ExecPlan {
 
 impl ExecPlan {
     /// Builds the pointer arrays over `argv` and `envp`, and the init's
-    /// argv when `init` is given as (memfd, errfd, statusfd).
+    /// argv when `init` is given as (memfd, errfd, the owner's pipe if
+    /// the init watches it).
     pub(crate) fn new(
         program: CString,
         search_path: Vec<u8>,
         argv: Vec<CString>,
         envp: Vec<CString>,
-        init: Option<(RawFd, RawFd, RawFd)>,
+        init: Option<(RawFd, RawFd, Option<RawFd>)>,
     ) -> Self {
         fn pointers(strings: &[CString]) -> Vec<*const c_char> {
             strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect()
@@ -89,8 +90,9 @@ impl ExecPlan {
         let envp_ptrs = pointers(&envp);
         let mut strings = argv;
         strings.extend(envp);
-        let init = init.map(|(memfd, errfd, statusfd)| {
-            let head = [CString::from(c"vguest-init"), c_decimal(statusfd), c_decimal(errfd)];
+        let init = init.map(|(memfd, errfd, owner)| {
+            let owner = owner.map_or_else(|| CString::from(c"-"), c_decimal);
+            let head = [CString::from(c"vguest-init"), owner, c_decimal(errfd)];
             let pid_text: Box<[Cell<u8>; PID_TEXT]> = Box::new(std::array::from_fn(|_| Cell::new(0)));
             let mut ptrs = vec![head[0].as_ptr(), head[1].as_ptr(), pid_text.as_ptr().cast::<c_char>()];
             ptrs.extend([head[2].as_ptr(), program.as_ptr()]);
@@ -141,8 +143,9 @@ pub(crate) struct ChildPlan {
     /// parent gives up when it becomes readable (the caller died), however
     /// many copies of the pipes' other ends other children still hold.
     pub lifeline: RawFd,
-    /// Write end of the init's status pipe, or -1 without built-in init.
-    pub status_fd: RawFd,
+    /// Read end of the owner's pipe for the built-in init to watch (see
+    /// `launch::owner_pipe`), or -1.
+    pub owner_fd: RawFd,
     /// Switch to uid and gid 0 of a new user namespace after the
     /// handshake (its maps map 0).
     pub become_root: bool,
@@ -269,7 +272,7 @@ mod tests {
             Vec::new(),
             vec![CString::from(c"sh"), CString::from(c"-c")],
             vec![CString::from(c"A=1")],
-            Some((10, 11, 12)),
+            Some((10, 11, Some(12))),
         );
         assert_eq!(plan.argv.len(), 3);
         assert!(plan.argv[2].is_null());

@@ -11,6 +11,11 @@
 
 #![allow(dead_code)]
 
+/// The signal that tells the built-in init its guest is detached from its
+/// owner (it then stops watching the owner's pipe): `SIGRTMAX`. The init
+/// counts it only when sent from outside the guest's PID namespace.
+pub const DETACH_SIGNAL: i32 = 64;
+
 /// Length of one failure record: step, errno, detail as native-endian u32.
 pub const RECORD_LEN: usize = 12;
 

@@ -107,9 +107,9 @@ impl Cgroups {
                 }
                 false => Controller::ALL.into_iter().filter(|c| controllers.contains(&c.v1_name())).collect(),
             };
-            let Ok(fd) = open_dir(&dir) else {
+            if open_dir(&dir).is_err() {
                 continue;
-            };
+            }
             let label = if v2 { "unified".to_string() } else { controllers.join(",") };
             let plan = GroupPlan {
                 label,
@@ -122,7 +122,7 @@ impl Cgroups {
                 enable: Vec::new(),
             };
             // The v2 group first, as spawn orders them.
-            let group = Group::new(plan, dir, fd);
+            let group = Group::unopened(plan, dir);
             match v2 {
                 true => groups.insert(0, group),
                 false => groups.push(group),

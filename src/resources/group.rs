@@ -22,21 +22,32 @@ use crate::patience::patiently;
 pub(crate) struct Group {
     pub plan: GroupPlan,
     pub dir: PathBuf,
-    fd: OwnedFd,
+    /// The directory's fd while a spawn needs it (`None` afterwards: a
+    /// live guest holds no descriptor for its groups).
+    fd: Option<OwnedFd>,
 }
 
 impl Group {
     pub(super) fn new(plan: GroupPlan, dir: PathBuf, fd: OwnedFd) -> Group {
-        Group { plan, dir, fd }
+        Group { plan, dir, fd: Some(fd) }
+    }
+
+    /// A group known by its directory alone (an attached guest's).
+    pub(super) fn unopened(plan: GroupPlan, dir: PathBuf) -> Group {
+        Group { plan, dir, fd: None }
     }
 
     pub(crate) fn serves(&self, c: Controller) -> bool {
         self.plan.serves.contains(&c)
     }
 
-    /// The fd of the group's directory, for joining it.
+    /// The fd of the group's directory, for joining it (-1 once closed).
     pub(super) fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.fd.as_ref().map_or(-1, |fd| fd.as_raw_fd())
+    }
+
+    pub(super) fn close_fd(&mut self) {
+        self.fd = None;
     }
 }
 

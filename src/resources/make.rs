@@ -297,6 +297,9 @@ pub(super) fn make(plan: &GroupPlan) -> Result<PathBuf, ResourceError> {
             }
             keep(&dir, &plan.enable);
         }
+        // Recorded before the leaf exists: should this process die right
+        // after, the leaf is still found as its own (`sweep.rs`).
+        super::sweep::register(&dir);
         let leaf = dir.join(&plan.leaf);
         fs::create_dir(&leaf).map_err(create_err(&leaf))?;
         if cpuset_v1 {

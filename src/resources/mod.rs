@@ -66,6 +66,7 @@ mod make;
 mod owner;
 mod placement;
 mod stats;
+mod sweep;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -76,6 +77,7 @@ pub use self::error::ResourceError;
 pub use self::layout::CgroupLayout;
 pub use self::make::remove_empty_parents;
 pub use self::stats::Stats;
+pub use self::sweep::{Swept, sweep};
 
 use self::hierarchies::Hierarchies;
 use self::limits::IoKind;
@@ -305,21 +307,51 @@ impl Resources {
     }
 }
 
+/// The caller's own groups: the text of `/proc/self/cgroup`.
+fn own_groups() -> Result<String, ResourceError> {
+    let own_path = Path::new("/proc/self/cgroup");
+    std::fs::read_to_string(own_path)
+        .map_err(|source| ResourceError::Detect { path: own_path.into(), source })
+}
+
 /// Checks `r` and creates the groups for a guest called `name`; with
 /// `defer_v1`, the v1 groups only when [`Cgroups::create_pending`] is
-/// called.
-pub(crate) fn create(r: &Resources, name: &str, defer_v1: bool) -> Result<Cgroups, ResourceError> {
+/// called. The groups are marked as this process's, or as a detached
+/// guest's (`detached`), for the sweep (`sweep.rs`).
+pub(crate) fn create(
+    r: &Resources,
+    name: &str,
+    defer_v1: bool,
+    detached: bool,
+) -> Result<Cgroups, ResourceError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let limits = limits::check(r)?;
     if let Some(parent) = &r.parent {
         placement::parent_components(parent)?;
     }
     let hier = Hierarchies::host()?;
-    let own_path = Path::new("/proc/self/cgroup");
-    let own = std::fs::read_to_string(own_path)
-        .map_err(|source| ResourceError::Detect { path: own_path.into(), source })?;
+    let own = own_groups()?;
     // Names repeat (one builder spawned many times, even at once): the
     // spawner's pid and a counter make the leaf unique.
     let leaf = format!("{name}.{}.{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-    Cgroups::create(hier, &own, &limits, &limits::wanted(&limits), r.parent.as_deref(), &leaf, defer_v1)
+    let mut groups =
+        Cgroups::create(hier, &own, &limits, &limits::wanted(&limits), r.parent.as_deref(), &leaf, defer_v1)?;
+    groups.mark(detached);
+    Ok(groups)
+}
+
+/// Where a guest of `r` called `leaf` would be placed, without creating
+/// anything.
+fn plans(r: &Resources, leaf: &str) -> Result<Vec<placement::GroupPlan>, ResourceError> {
+    let limits = limits::check(r)?;
+    if let Some(parent) = &r.parent {
+        placement::parent_components(parent)?;
+    }
+    placement::place(
+        Hierarchies::host()?,
+        &own_groups()?,
+        &limits::wanted(&limits),
+        r.parent.as_deref(),
+        leaf,
+    )
 }

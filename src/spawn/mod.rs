@@ -70,8 +70,6 @@ struct Spawn {
     err_r: Option<OwnedFd>,
     err_w: Option<OwnedFd>,
     sync: Option<(OwnedFd, OwnedFd)>,
-    status_r: Option<OwnedFd>,
-    status_w: Option<OwnedFd>,
     stdio: [StdioPair; 3],
     maker_channel: Option<FdChannel>,
     late_channel: Option<FdChannel>,
@@ -91,7 +89,9 @@ impl Spawn {
         // the v1 groups can be made after the clone, while it builds its
         // mounts.
         let cgroups = match r.resources {
-            Some(resources) => Some(resources::create(resources, r.name, ctx.userns.is_none())?),
+            Some(resources) => {
+                Some(resources::create(resources, r.name, ctx.userns.is_none(), !r.kill_on_drop)?)
+            }
             None => None,
         };
         let channel = |what| FdChannel::new().map_err(spawn_err(what));
@@ -118,9 +118,11 @@ impl Spawn {
             true => Some(pipe().map_err(spawn_err("creating the handshake pipe"))?),
             false => None,
         };
-        let (status_r, status_w) = match r.use_init {
-            true => pipe().map(|(r, w)| (Some(r), Some(w))).map_err(spawn_err("creating the status pipe"))?,
-            false => (None, None),
+        // The init ends a guest whose owner dies, unless it may outlive
+        // its handle from the start.
+        let owner = match r.use_init && r.kill_on_drop {
+            true => Some(launch::owner_pipe()?.as_raw_fd()),
+            false => None,
         };
         let [stdin, stdout, stderr] = r.stdio;
         let stdio = [
@@ -128,12 +130,12 @@ impl Spawn {
             stdio_pair(stdout, false).map_err(spawn_err("opening stdout"))?,
             stdio_pair(stderr, false).map_err(spawn_err("opening stderr"))?,
         ];
-        let init_fds = match &status_w {
-            Some(status_w) => {
+        let init_fds = match r.use_init {
+            true => {
                 let memfd = memfd::init_image().map_err(spawn_err("loading the built-in init"))?;
-                Some((memfd.as_raw_fd(), err_w.as_raw_fd(), status_w.as_raw_fd()))
+                Some((memfd.as_raw_fd(), err_w.as_raw_fd(), owner))
             }
-            None => None,
+            false => None,
         };
         let lifeline = launch::lifeline()?;
         let raw = |fd: Option<&OwnedFd>| fd.map_or(-1, |f| f.as_raw_fd());
@@ -142,7 +144,7 @@ impl Spawn {
             sync_fd: raw(sync.as_ref().map(|(r, _)| r)),
             sync_peer: raw(sync.as_ref().map(|(_, w)| w)),
             lifeline: lifeline.as_raw_fd(),
-            status_fd: raw(status_w.as_ref()),
+            owner_fd: owner.unwrap_or(-1),
             become_root: ctx.userns.as_ref().is_some_and(|u| u.maps_root),
             pdeathsig: ctx.pdeathsig,
             // A child with a user namespace may not write the host's
@@ -194,8 +196,6 @@ impl Spawn {
             err_r: Some(err_r),
             err_w: Some(err_w),
             sync,
-            status_r,
-            status_w,
             stdio,
             maker_channel,
             late_channel,
@@ -232,7 +232,6 @@ impl Spawn {
         }
         // The child has its own copies of these now.
         self.err_w = None;
-        self.status_w = None;
         for pair in &mut self.stdio {
             pair.child = None;
         }
@@ -294,16 +293,20 @@ impl Spawn {
         let plan = &self.plan;
         let enter = EnterInfo::new(plan.creds.clone(), plan.caps, plan.no_new_privs, plan.rlimits.clone());
         let [stdin, stdout, stderr] = std::mem::take(&mut self.stdio).map(|p| p.parent);
+        let mut cgroups = self.cgroups.take();
+        if let Some(groups) = cgroups.as_mut() {
+            groups.close_fds();
+        }
         Ok(Guest::new(GuestParts {
             name: r.name.to_string(),
             pid,
             pidfd,
-            status_pipe: self.status_r.take(),
+            builtin_init: r.use_init,
             kill_on_drop: r.kill_on_drop,
             own_pid_ns: r.own_pid_ns,
             enter,
             stdio: [stdin, stdout, stderr],
-            cgroups: self.cgroups.take(),
+            cgroups,
             links: self.links.take(),
         }))
     }

@@ -22,9 +22,22 @@ pub(crate) fn send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
 /// `EINTR`. Returns the raw wait status (as `waitpid` encodes it), or
 /// `None` if `nohang` and the process has not exited.
 pub(crate) fn waitid(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<i32>> {
+    waitid_flags(pidfd, nohang, false)
+}
+
+/// [`waitid`] with `WNOWAIT`: the status of an exited process, which is
+/// left a zombie (its `/proc` entry readable) for a later [`waitid`].
+pub(crate) fn peek(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<i32>> {
+    waitid_flags(pidfd, nohang, true)
+}
+
+fn waitid_flags(pidfd: BorrowedFd<'_>, nohang: bool, nowait: bool) -> io::Result<Option<i32>> {
     let mut flags = libc::WEXITED | libc::__WALL;
     if nohang {
         flags |= libc::WNOHANG;
+    }
+    if nowait {
+        flags |= libc::WNOWAIT;
     }
     loop {
         // SAFETY: siginfo_t is plain old data; zeroed is a valid value.
@@ -51,14 +64,6 @@ pub(crate) fn waitid(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<i
         };
         return Ok(Some(raw));
     }
-}
-
-/// [`waitid`] without `WNOHANG`: blocks until the process has exited and
-/// returns its raw wait status.
-pub(crate) fn wait(pidfd: BorrowedFd<'_>) -> io::Result<i32> {
-    // Without WNOHANG a successful waitid(2) has always found the exited
-    // child; a report of none would be a kernel bug, passed on as such.
-    waitid(pidfd, false)?.ok_or_else(|| io::Error::other("waitid returned without an exited child"))
 }
 
 /// `pidfd_open(2)`: a pidfd for `pid`, close-on-exec.

@@ -230,6 +230,7 @@ pub mod nr {
     pub const EXECVEAT: usize = 322;
     pub const SETSID: usize = 112;
     pub const PPOLL: usize = 271;
+    pub const SIGNALFD4: usize = 289;
     pub const OPEN_TREE: usize = 428;
     pub const MOVE_MOUNT: usize = 429;
     pub const FSOPEN: usize = 430;
@@ -290,6 +291,7 @@ pub mod nr {
     pub const EXECVEAT: usize = 281;
     pub const SETSID: usize = 157;
     pub const PPOLL: usize = 73;
+    pub const SIGNALFD4: usize = 74;
     pub const OPEN_TREE: usize = 428;
     pub const MOVE_MOUNT: usize = 429;
     pub const FSOPEN: usize = 430;

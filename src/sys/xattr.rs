@@ -32,3 +32,47 @@ pub(crate) fn has(path: &Path, name: &CStr, value: &[u8]) -> bool {
     let ret = unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     ret >= 0 && buf.get(..ret as usize) == Some(value)
 }
+
+/// `getxattr(2)`: the value of `name` on `path` (at most 64 bytes), or
+/// `None` if it has none.
+pub(crate) fn get(path: &Path, name: &CStr) -> Option<Vec<u8>> {
+    let path = c_path(path).ok()?;
+    let mut buf = [0u8; 64];
+    // SAFETY: both strings are NUL-terminated; the buffer is live and
+    // its length is passed, so the kernel writes within it.
+    let ret = unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (ret >= 0).then(|| buf[..ret as usize].to_vec())
+}
+
+/// `listxattr(2)`: the names of the attributes on `path`.
+pub(crate) fn list(path: &Path) -> io::Result<Vec<CString>> {
+    let path = c_path(path)?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: the path is NUL-terminated; the buffer is live and its
+        // length is passed, so the kernel writes within it.
+        let ret = unsafe { libc::listxattr(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if ret >= 0 {
+            buf.truncate(ret as usize);
+            return Ok(buf
+                .split(|b| *b == 0)
+                .filter(|n| !n.is_empty())
+                .filter_map(|n| CString::new(n).ok())
+                .collect());
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::ERANGE) || buf.len() >= 1 << 20 {
+            return Err(err);
+        }
+        let len = buf.len() * 4;
+        buf.resize(len, 0);
+    }
+}
+
+/// `removexattr(2)`.
+pub(crate) fn remove(path: &Path, name: &CStr) -> io::Result<()> {
+    let path = c_path(path)?;
+    // SAFETY: both strings are NUL-terminated and live for the call.
+    let ret = unsafe { libc::removexattr(path.as_ptr(), name.as_ptr()) };
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}

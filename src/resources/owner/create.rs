@@ -20,6 +20,7 @@ use crate::resources::hierarchies::Hierarchies;
 use crate::resources::limits::Limit;
 use crate::resources::make::{make, prune};
 use crate::resources::placement::{self, GroupPlan, Wanted};
+use crate::resources::sweep;
 
 impl Cgroups {
     /// Creates the groups for a guest: decides placement from the mount
@@ -40,6 +41,8 @@ impl Cgroups {
     ) -> Result<Cgroups, ResourceError> {
         let layout = hier.layout().ok_or(ResourceError::NoCgroupFs)?;
         let plans = placement::place(hier, own, wanted, parent, leaf)?;
+        // What guests of owners that died left beneath the same parents.
+        sweep::sweep_plans(&plans);
         // Until the end, a failure drops `owner`, which discards it all.
         let mut owner = Cgroups {
             layout,
@@ -48,6 +51,7 @@ impl Cgroups {
             pending_limits: Vec::new(),
             failed: true,
             detached: false,
+            marked_detached: false,
         };
         for mut plan in plans {
             if !plan.fallback.is_empty() {
@@ -107,6 +111,7 @@ impl Cgroups {
     /// Makes the group of `plan` and keeps it with an fd of its directory.
     fn add_group(&mut self, plan: GroupPlan) -> Result<(), ResourceError> {
         let dir = make(&plan)?;
+        sweep::mark_group(&dir, self.marked_detached);
         match open_dir(&dir) {
             Ok(fd) => {
                 self.groups.push(Group::new(plan, dir, fd));

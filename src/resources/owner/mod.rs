@@ -18,15 +18,34 @@ mod create;
 mod tests;
 
 use std::fs;
-use std::os::fd::RawFd;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use super::error::ResourceError;
-use super::group::{Group, procs, remove_tree};
+use super::group::{Group, open_dir, procs, remove_tree};
 use super::layout::CgroupLayout;
 use super::limits::Limit;
 use super::make::{prune, release};
 use super::placement::GroupPlan;
+use super::sweep;
+
+/// The directories of a guest's groups, opened for one process to join
+/// them: each fd with whether its group is a v2 group.
+#[derive(Debug, Default)]
+pub(crate) struct GroupDirs(Vec<(OwnedFd, bool)>);
+
+impl GroupDirs {
+    /// As [`Cgroups::dir_fds`].
+    pub(crate) fn raw(&self) -> Vec<(RawFd, bool)> {
+        self.0.iter().map(|(fd, v2)| (fd.as_raw_fd(), *v2)).collect()
+    }
+
+    /// As [`Cgroups::v2_fd`].
+    pub(crate) fn v2(&self) -> Option<RawFd> {
+        self.0.first().filter(|(_, v2)| *v2).map(|(fd, _)| fd.as_raw_fd())
+    }
+}
 
 /// The groups of one guest; removes them on drop unless detached.
 #[derive(Debug)]
@@ -41,6 +60,9 @@ pub(crate) struct Cgroups {
     /// removes the intermediate groups made for this guest.
     failed: bool,
     detached: bool,
+    /// Whether the groups are marked as a detached guest's (never swept)
+    /// rather than this process's (see `sweep.rs`).
+    marked_detached: bool,
 }
 
 impl Cgroups {
@@ -59,6 +81,25 @@ impl Cgroups {
     /// `CLONE_INTO_CGROUP`.
     pub(crate) fn dir_fds(&self) -> Vec<(RawFd, bool)> {
         self.groups.iter().map(|g| (g.raw_fd(), g.plan.v2)).collect()
+    }
+
+    /// Closes the directory fds once the spawn has joined the groups: a
+    /// live guest holds no descriptor for them ([`open_dirs`] opens them
+    /// again for a process entering the guest).
+    ///
+    /// [`open_dirs`]: Cgroups::open_dirs
+    pub(crate) fn close_fds(&mut self) {
+        for group in &mut self.groups {
+            group.close_fd();
+        }
+    }
+
+    /// The groups' directories opened again, in join order, for a process
+    /// entering the guest.
+    pub(crate) fn open_dirs(&self) -> io::Result<GroupDirs> {
+        let fds =
+            self.groups.iter().map(|g| Ok((open_dir(&g.dir)?, g.plan.v2))).collect::<io::Result<_>>()?;
+        Ok(GroupDirs(fds))
     }
 
     /// The v2 group's fd, for `CLONE_INTO_CGROUP`.
@@ -131,12 +172,28 @@ impl Cgroups {
             pending_limits: Vec::new(),
             failed: false,
             detached: true,
+            // Whose they are is for their owner to say.
+            marked_detached: true,
         }
     }
 
-    /// Leaves the groups in place (for a detached guest).
+    /// Leaves the groups in place (for a detached guest), marked so that
+    /// no sweep removes them once this process is gone.
     pub(crate) fn detach(&mut self) {
         self.detached = true;
+        self.mark(true);
+    }
+
+    /// Marks the groups (and those made later) as this process's, to be
+    /// swept when it dies, or as a detached guest's.
+    pub(crate) fn mark(&mut self, detached: bool) {
+        if self.marked_detached == detached {
+            return;
+        }
+        self.marked_detached = detached;
+        for group in &self.groups {
+            sweep::mark_group(&group.dir, detached);
+        }
     }
 }
 

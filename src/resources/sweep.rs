@@ -1,0 +1,228 @@
+//! Finding and removing what guests of a dead owner left: their groups.
+//!
+//! A guest's processes end with the process that spawned it (the built-in
+//! init watches its owner, see `launch::owner_pipe`), and its links go
+//! with its network namespace, but its groups stay until someone removes
+//! them. So every group records who made it, and every parent who made
+//! groups beneath it, in extended attributes (kernfs keeps them on cgroup
+//! directories, v1 and v2):
+//!
+//! - a guest's own group: `trusted.vguest.owner` = `PID.START` of the
+//!   process that spawned it (its pid and its start time in clock ticks
+//!   after boot, which no later process with a reused pid shares), or
+//!   `detached` for a guest meant to outlive its handle;
+//! - the parent of guests' groups: one `trusted.vguest.owner.PID.START`
+//!   per process that placed guests there.
+//!
+//! Every spawn lists the attributes of the parents it places its guest in
+//! (a few microseconds: one `listxattr(2)` per hierarchy, however many
+//! guests exist) and sweeps each owner that has died: it kills whatever
+//! still runs in that owner's groups (a guest whose payload is its PID 1
+//! has no init to watch the owner), removes them, and drops the owner's
+//! attribute. [`sweep`] does the same on request, and also finds groups
+//! whose owner's record is gone. Detached guests are never touched.
+
+use std::ffi::CString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use super::error::ResourceError;
+use super::group::{procs, remove_tree};
+use super::placement::GroupPlan;
+use crate::sys::{pidfd, xattr};
+
+/// The attribute on a guest's own group.
+const GROUP_MARK: &std::ffi::CStr = c"trusted.vguest.owner";
+/// The prefix of an owner's attribute on a parent.
+const PARENT_PREFIX: &str = "trusted.vguest.owner.";
+/// The value marking a detached guest's group.
+pub(crate) const DETACHED: &[u8] = b"detached";
+
+/// This process as an owner: `PID.START`.
+pub(crate) fn me() -> &'static str {
+    static ME: OnceLock<String> = OnceLock::new();
+    ME.get_or_init(|| {
+        let pid = std::process::id();
+        format!("{pid}.{}", start_time(pid).unwrap_or(0))
+    })
+}
+
+/// The start time of process `pid` in clock ticks after boot (field 22 of
+/// `/proc/PID/stat`, counted after the parenthesised name).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the owner `PID.START` still runs.
+fn alive(owner: &str) -> bool {
+    let Some((pid, start)) = owner.split_once('.') else {
+        return false;
+    };
+    match (pid.parse(), start.parse::<u64>()) {
+        (Ok(pid), Ok(start)) => start_time(pid) == Some(start),
+        _ => false,
+    }
+}
+
+/// Marks a guest's group as this process's, or as detached.
+pub(crate) fn mark_group(dir: &Path, detached: bool) {
+    let value = if detached { DETACHED } else { me().as_bytes() };
+    let _ = xattr::set(dir, GROUP_MARK, value);
+}
+
+/// Records this process as an owner of groups beneath `parent` (once per
+/// parent and process).
+pub(crate) fn register(parent: &Path) {
+    static DONE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if done.iter().any(|d| d == parent) {
+        return;
+    }
+    if let Ok(name) = CString::new(format!("{PARENT_PREFIX}{}", me())) {
+        if xattr::set(parent, &name, b"1").is_ok() {
+            done.push(parent.to_path_buf());
+        }
+    }
+}
+
+/// What a sweep removed.
+///
+/// ```no_run
+/// let swept = vguest::resources::sweep(&vguest::Resources::new())?;
+/// println!("{} groups of dead owners removed, {} processes killed", swept.groups, swept.killed);
+/// # Ok::<(), vguest::Error>(())
+/// ```
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Groups removed.
+    pub groups: usize,
+    /// Processes killed in them (guests whose owner died and that had no
+    /// init to end them).
+    pub killed: usize,
+}
+
+/// The parent of the guest's group of `plan`.
+fn parent_of(plan: &GroupPlan) -> PathBuf {
+    let mut dir = plan.base.clone();
+    dir.extend(&plan.between);
+    dir
+}
+
+/// The spawn's sweep: the owners recorded on the parents of `plans` that
+/// have died. Failures are left for the next sweep.
+pub(crate) fn sweep_plans(plans: &[GroupPlan]) -> Swept {
+    let mut swept = Swept::default();
+    for plan in plans {
+        sweep_parent(&parent_of(plan), false, &mut swept);
+    }
+    swept
+}
+
+/// Sweeps `parent`: each dead owner recorded there; with `thorough`, also
+/// every group beneath it whose mark names a dead owner.
+fn sweep_parent(parent: &Path, thorough: bool, swept: &mut Swept) {
+    let Ok(names) = xattr::list(parent) else {
+        return;
+    };
+    for name in names {
+        let Some(owner) = name.to_str().ok().and_then(|n| n.strip_prefix(PARENT_PREFIX)) else {
+            continue;
+        };
+        if owner == me() || alive(owner) {
+            continue;
+        }
+        let pid = owner.split('.').next().unwrap_or_default();
+        let suffix = format!(".{pid}.");
+        let entries = fs::read_dir(parent).into_iter().flatten().flatten();
+        for entry in entries.filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
+            let leaf = entry.file_name();
+            let named =
+                leaf.to_string_lossy().rsplit_once(&suffix).is_some_and(|(_, n)| n.parse::<u64>().is_ok());
+            if !named {
+                continue;
+            }
+            match xattr::get(&entry.path(), GROUP_MARK) {
+                Some(mark) if mark == owner.as_bytes() => remove_orphan(&entry.path(), swept),
+                // Made, but not yet marked when its owner died: empty, or
+                // the removal fails and it stays.
+                None if fs::remove_dir(entry.path()).is_ok() => swept.groups += 1,
+                _ => {}
+            }
+        }
+        let _ = xattr::remove(parent, &name);
+    }
+    if thorough {
+        let entries = fs::read_dir(parent).into_iter().flatten().flatten();
+        for entry in entries.filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
+            let Some(mark) = xattr::get(&entry.path(), GROUP_MARK) else {
+                continue;
+            };
+            let owner = String::from_utf8_lossy(&mark);
+            if mark != DETACHED && owner != me() && !alive(&owner) {
+                remove_orphan(&entry.path(), swept);
+            }
+        }
+    }
+}
+
+/// Kills what runs in an orphaned group (and beneath it) and removes it.
+fn remove_orphan(dir: &Path, swept: &mut Swept) {
+    if dir.join("cgroup.kill").exists() {
+        let listed = procs(dir).len();
+        if listed > 0 && fs::write(dir.join("cgroup.kill"), "1").is_ok() {
+            swept.killed += listed;
+        }
+    } else {
+        // v1: a few rounds catch what forked meanwhile.
+        for _ in 0..16 {
+            let mut fresh = 0;
+            for pid in procs(dir) {
+                if let Ok(fd) = pidfd::open(pid) {
+                    // Still in this group, so still the orphan's process.
+                    if procs(dir).contains(&pid)
+                        && pidfd::send_signal(std::os::fd::AsFd::as_fd(&fd), 9).is_ok()
+                    {
+                        fresh += 1;
+                    }
+                }
+            }
+            swept.killed += fresh;
+            if fresh == 0 {
+                break;
+            }
+        }
+    }
+    if remove_tree(dir).is_ok() {
+        swept.groups += 1;
+    }
+}
+
+/// Removes what guests of owners that have died left beneath the parents
+/// `resources` places guests in: their groups, after killing whatever
+/// still runs there. Guests marked detached (spawned with
+/// [`kill_on_drop(false)`](crate::GuestBuilder::kill_on_drop), or
+/// [`detach`](crate::Guest::detach)ed) are left alone, as are groups
+/// vguest did not make.
+///
+/// Every spawn does this for the owners recorded on its parents, so a
+/// program that spawns guests needs no call; this is for a manager that
+/// wants the host clean before it starts, and it also finds groups whose
+/// owner's record on the parent is gone.
+///
+/// ```no_run
+/// use vguest::Resources;
+///
+/// let swept = vguest::resources::sweep(&Resources::new().pids_max(64))?;
+/// println!("removed {} groups of guests whose owner died", swept.groups);
+/// # Ok::<(), vguest::Error>(())
+/// ```
+pub fn sweep(resources: &super::Resources) -> Result<Swept, ResourceError> {
+    let plans = super::plans(resources, "sweep")?;
+    let mut swept = Swept::default();
+    for plan in &plans {
+        sweep_parent(&parent_of(plan), true, &mut swept);
+    }
+    Ok(swept)
+}
