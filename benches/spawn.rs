@@ -10,8 +10,10 @@
 //!   within 1.2x of the raw clone floor).
 //! - `spawn_network`: no net namespace, `Network::new()` (own namespace,
 //!   `lo` up) and a veth pair with IPv4 and IPv6 addresses (issue 5: what
-//!   the network step costs). The veth side's `wait()` deletes the host
-//!   end, and the interleaved part prints `spawn()` and `wait()` apart.
+//!   the network step costs). The veth side's `wait()` parks the host end
+//!   (the kernel removes it with the namespace), and the interleaved part
+//!   prints `spawn()` and `wait()` apart, and `wait()` alone of a veth
+//!   guest against a `Network::new()` guest's (issue 17: within 2x).
 //!   The same two with a `NetnsPool` (namespaces made ahead of time).
 //!
 //! After criterion's figures, the same sides run interleaved (see
@@ -45,6 +47,12 @@ fn true_guest(ns: Namespaces) -> GuestBuilder {
 fn run(b: &GuestBuilder) {
     let status = b.spawn().expect("spawn").wait().expect("wait");
     assert!(status.success());
+}
+
+/// Spawns a guest of `b`, then times its `wait()` alone.
+fn wait_only(b: &GuestBuilder) -> interleave::Split {
+    let mut guest = b.spawn().expect("spawn");
+    whole(|| assert!(guest.wait().expect("wait").success()))
 }
 
 /// `run`, timing `spawn()` and `wait()` apart.
@@ -198,6 +206,8 @@ fn spawn(c: &mut Criterion) {
         Side::new("vguest veth + IPv4/IPv6 + gateway", || split(&veth)),
         Side::new("vguest Network::new(), pooled namespace", || split(&netns_pooled)),
         Side::new("vguest veth, pooled namespace", || split(&veth_pooled)),
+        Side::new("wait() alone: Network::new()", || wait_only(&netns)),
+        Side::new("wait() alone: veth", || wait_only(&veth)),
     ];
     let r = interleave::measure(&mut sides);
     interleave::print_sides("spawn_network", &r, true);
@@ -216,6 +226,12 @@ fn spawn(c: &mut Criterion) {
                 goal: None,
             },
             Ratio { what: "issue 5: pooled veth / veth", num: 6, den: 4, goal: None },
+            Ratio {
+                what: "issue 17: wait() of a veth guest / of Network::new()",
+                num: 8,
+                den: 7,
+                goal: Some(2.0),
+            },
         ],
     );
 }

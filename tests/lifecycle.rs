@@ -111,6 +111,9 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// How many guests an owner spawns.
+const SPAWNS: usize = 6;
+
 /// An owner: spawns guests (groups, a veth whose host end is in the test's
 /// namespace, `sleep` as payload) one after another and keeps them, until
 /// it is killed. In some rounds the first guest is spawned detached
@@ -125,7 +128,8 @@ fn role_owner() {
     let (prefix, round): (String, usize) = (env("LC_PREFIX"), env("LC_ROUND").parse().unwrap());
     let mut guests = Vec::new();
     say("READY");
-    for n in 0..6 {
+    for n in 0..SPAWNS {
+        say(format!("SPAWNING {n}"));
         let spawned_detached = round % 10 == 0 && n == 0;
         let name = match spawned_detached {
             true => format!("{prefix}d{round}"),
@@ -143,9 +147,10 @@ fn role_owner() {
         if round % 10 == 5 && n == 1 {
             let pid = guest.detach();
             say(format!("DETACHED {pid}"));
-            continue;
+        } else {
+            guests.push(guest);
         }
-        guests.push(guest);
+        say(format!("SPAWNED {n}"));
     }
     say("ALL");
     std::thread::sleep(Duration::from_secs(1000));
@@ -172,6 +177,7 @@ fn role_crash_reaper() {
     };
     let (mut outlived, mut orphans, mut after_all) = (Vec::new(), 0, 0);
     let mut detached: Vec<u32> = Vec::new();
+    let mut detached_leaves: Vec<String> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for round in 0..rounds {
         let mut owner = role::host("owner")
@@ -182,17 +188,25 @@ fn role_crash_reaper() {
             .spawn()
             .unwrap();
         let mut out = BufReader::new(owner.stdout.take().unwrap());
+        // Where the kill lands: after one of the owner's reports (0 READY,
+        // then SPAWNING and SPAWNED for each guest, 13 ALL), a little
+        // later, so before, during and after spawns, on any host's speed.
+        // Every run of two rounds or more has a kill after all spawns, and
+        // round 0 (which spawns a detached guest first) is one.
+        const ORDER: [usize; 2 * SPAWNS + 2] = [13, 0, 6, 3, 9, 1, 12, 5, 8, 2, 11, 4, 10, 7];
+        let target = ORDER[round % ORDER.len()];
+        let mut text = String::new();
+        let mut reports = 0;
         let mut line = String::new();
-        while out.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("@@READY") {
+        while reports <= target && out.read_line(&mut line).unwrap_or(0) > 0 {
+            reports += usize::from(line.contains("@@"));
+            text.push_str(&line);
             line.clear();
         }
-        // Not for correctness: where the kill lands. Six spawns take some
-        // 60 ms here (a debug build); about half the kills come after them.
-        std::thread::sleep(Duration::from_micros(random_below(150_000)));
+        std::thread::sleep(Duration::from_micros(random_below(3_000)));
         owner.kill().unwrap();
         let killed = Instant::now();
         owner.wait().unwrap();
-        let mut text = String::new();
         let _ = out.read_to_string(&mut text);
         after_all += usize::from(text.contains("@@ALL"));
         let said: Vec<u32> =
@@ -200,9 +214,17 @@ fn role_crash_reaper() {
         let mut must_end = Vec::new();
         for pid in children().into_iter().filter(|p| seen.insert(*p)) {
             orphans += 1;
-            let spawned_detached = group_of(pid).is_some_and(|g| g.starts_with(&format!("{prefix}d")));
-            match spawned_detached || said.contains(&pid) {
-                true => detached.push(pid),
+            let leaf = group_of(pid).unwrap_or_default();
+            // A complete guest's PID 1 is the init; a half-made one is
+            // still this binary, and dies with its owner in any case.
+            let complete =
+                std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "vguest-init");
+            let meant_detached = leaf.starts_with(&format!("{prefix}d")) || said.contains(&pid);
+            match meant_detached && complete {
+                true => {
+                    detached.push(pid);
+                    detached_leaves.push(leaf);
+                }
                 false => must_end.push(pid),
             }
         }
@@ -219,7 +241,6 @@ fn role_crash_reaper() {
         reap();
     }
     let detached_alive = detached.iter().filter(|p| alive(**p)).count();
-    let detached_leaves: Vec<String> = detached.iter().filter_map(|p| group_of(*p)).collect();
     // Groups in every hierarchy: those of detached guests, and the others.
     let count = |want_detached: bool| {
         groups_named(&prefix)

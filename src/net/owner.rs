@@ -14,7 +14,7 @@
 //! namespace that dies takes its veths down in a batch, off the caller's
 //! time. So the host end of a veth into a namespace of the guest's own is
 //! not deleted but *parked*: set down (which drops its routes) and renamed
-//! to `vgx<index>` in one request, which frees its name at once; the
+//! to `vgx<index>` in one batch, which frees its name at once; the
 //! kernel removes it with the guest's namespace moments later. A veth into
 //! a namespace the guest joined, which outlives it, is deleted as before.
 
@@ -28,7 +28,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 
 use super::NetError;
-use super::netlink::Rtnl;
+use super::netlink::{Request, Rtnl};
 use crate::patience::patiently;
 
 /// The prefix of a parked host end's name (`vgx` and its index).
@@ -218,17 +218,20 @@ fn netlink_err<'a>(op: &'static str, link: &'a HostLink) -> impl FnOnce(io::Erro
     }
 }
 
-/// Sets the host end down and renames it `vgx<index>` (one request), or
+/// Sets the host end down, then renames it `vgx<index>` (two requests in
+/// one batch: kernels before 6.2 refuse to rename a link that is up), or
 /// deletes it if that name is taken. Gone already is no error.
 fn park(rtnl: &mut Rtnl, link: &HostLink) -> Result<(), NetError> {
-    let mut msg = by_index(link.index);
-    msg.header.change_mask = LinkFlags::Up;
-    msg.attributes.push(LinkAttribute::IfName(format!("{PARKED_PREFIX}{}", link.index)));
-    match rtnl.request(RouteNetlinkMessage::SetLink(msg), 0) {
+    let mut down = by_index(link.index);
+    down.header.change_mask = LinkFlags::Up;
+    let mut rename = by_index(link.index);
+    rename.attributes.push(LinkAttribute::IfName(format!("{PARKED_PREFIX}{}", link.index)));
+    let requests = [down, rename].map(|msg| Request { message: RouteNetlinkMessage::SetLink(msg), flags: 0 });
+    match rtnl.batch(requests.into(), |_| {}) {
         Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => delete(rtnl, link),
-        Err(e) => Err(netlink_err("parking", link)(e)),
+        Err((_, e)) if e.raw_os_error() == Some(libc::ENODEV) => Ok(()),
+        Err((1, e)) if e.raw_os_error() == Some(libc::EEXIST) => delete(rtnl, link),
+        Err((_, e)) => Err(netlink_err("parking", link)(e)),
     }
 }
 

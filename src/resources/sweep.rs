@@ -10,7 +10,7 @@
 //! - a guest's own group: `trusted.vguest.owner` = `PID.START` of the
 //!   process that spawned it (its pid and its start time in clock ticks
 //!   after boot, which no later process with a reused pid shares), or
-//!   `detached` for a guest meant to outlive its handle;
+//!   `detached:PID.START` for a guest meant to outlive its owner;
 //! - the parent of guests' groups: one `trusted.vguest.owner.PID.START`
 //!   per process that placed guests there.
 //!
@@ -20,7 +20,9 @@
 //! still runs in that owner's groups (a guest whose payload is its PID 1
 //! has no init to watch the owner), removes them, and drops the owner's
 //! attribute. [`sweep`] does the same on request, and also finds groups
-//! whose owner's record is gone. Detached guests are never touched.
+//! whose owner's record is gone. A detached guest is never touched; its
+//! groups are removed once it has ended (a group with processes cannot
+//! be removed).
 
 use std::ffi::CString;
 use std::fs;
@@ -36,8 +38,8 @@ use crate::sys::{pidfd, xattr};
 const GROUP_MARK: &std::ffi::CStr = c"trusted.vguest.owner";
 /// The prefix of an owner's attribute on a parent.
 const PARENT_PREFIX: &str = "trusted.vguest.owner.";
-/// The value marking a detached guest's group.
-pub(crate) const DETACHED: &[u8] = b"detached";
+/// The prefix of the mark of a detached guest's group.
+const DETACHED: &str = "detached:";
 
 /// This process as an owner: `PID.START`.
 pub(crate) fn me() -> &'static str {
@@ -66,10 +68,13 @@ fn alive(owner: &str) -> bool {
     }
 }
 
-/// Marks a guest's group as this process's, or as detached.
+/// Marks a guest's group as this process's, or as a detached guest's.
 pub(crate) fn mark_group(dir: &Path, detached: bool) {
-    let value = if detached { DETACHED } else { me().as_bytes() };
-    let _ = xattr::set(dir, GROUP_MARK, value);
+    let value = match detached {
+        true => format!("{DETACHED}{}", me()),
+        false => me().to_string(),
+    };
+    let _ = xattr::set(dir, GROUP_MARK, value.as_bytes());
 }
 
 /// Records this process as an owner of groups beneath `parent` (once per
@@ -143,12 +148,14 @@ fn sweep_parent(parent: &Path, thorough: bool, swept: &mut Swept) {
             if !named {
                 continue;
             }
-            match xattr::get(&entry.path(), GROUP_MARK) {
-                Some(mark) if mark == owner.as_bytes() => remove_orphan(&entry.path(), swept),
-                // Made, but not yet marked when its owner died: empty, or
-                // the removal fails and it stays.
-                None if fs::remove_dir(entry.path()).is_ok() => swept.groups += 1,
-                _ => {}
+            let mark = xattr::get(&entry.path(), GROUP_MARK);
+            match mark.as_deref().map(String::from_utf8_lossy) {
+                Some(mark) if mark == owner => remove_orphan(&entry.path(), swept),
+                // A detached guest's that has ended, or one made but not yet
+                // marked when its owner died: removed if empty (the removal
+                // of a group with processes fails, and it stays).
+                Some(mark) if mark.strip_prefix(DETACHED) != Some(owner) => {}
+                _ => swept.groups += usize::from(fs::remove_dir(entry.path()).is_ok()),
             }
         }
         let _ = xattr::remove(parent, &name);
@@ -159,9 +166,14 @@ fn sweep_parent(parent: &Path, thorough: bool, swept: &mut Swept) {
             let Some(mark) = xattr::get(&entry.path(), GROUP_MARK) else {
                 continue;
             };
-            let owner = String::from_utf8_lossy(&mark);
-            if mark != DETACHED && owner != me() && !alive(&owner) {
-                remove_orphan(&entry.path(), swept);
+            let mark = String::from_utf8_lossy(&mark);
+            match mark.strip_prefix(DETACHED) {
+                Some(owner) if owner != me() && !alive(owner) => {
+                    swept.groups += usize::from(fs::remove_dir(entry.path()).is_ok());
+                }
+                Some(_) => {}
+                None if mark != me() && !alive(&mark) => remove_orphan(&entry.path(), swept),
+                None => {}
             }
         }
     }
@@ -203,8 +215,9 @@ fn remove_orphan(dir: &Path, swept: &mut Swept) {
 /// `resources` places guests in: their groups, after killing whatever
 /// still runs there. Guests marked detached (spawned with
 /// [`kill_on_drop(false)`](crate::GuestBuilder::kill_on_drop), or
-/// [`detach`](crate::Guest::detach)ed) are left alone, as are groups
-/// vguest did not make.
+/// [`detach`](crate::Guest::detach)ed) are left alone while they run
+/// (their groups go once they have ended), as are groups vguest did not
+/// make.
 ///
 /// Every spawn does this for the owners recorded on its parents, so a
 /// program that spawns guests needs no call; this is for a manager that
