@@ -36,6 +36,7 @@ SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 # rank (and its own submodules). `child` and the layers stand on `plan`
 # and the leaves, never on each other.
 RANKS = [
+    {"failpoint"},  # failure injection for tests: below everything
     {"sys", "signal", "patience"},  # raw system calls; leaf helpers
     {"plan", "status"},  # data the child follows; exit statuses
     {"child"},  # everything after the clone (plan and sys only)
@@ -50,7 +51,7 @@ RANKS = [
     {"builder"},
 ]
 RANK = {m: i for i, group in enumerate(RANKS) for m in group}
-ONLY = {"child": {"plan", "sys"}}
+ONLY = {"child": {"plan", "sys", "failpoint"}}
 
 
 # Files whose code runs after the clone (their test modules excepted).

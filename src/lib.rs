@@ -176,6 +176,9 @@ mod child;
 mod command;
 pub mod context;
 mod error;
+#[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
+#[doc(hidden)]
+pub mod failpoint;
 pub mod fs;
 mod guest;
 mod launch;

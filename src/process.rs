@@ -73,7 +73,10 @@ impl Entered {
             *state = match pidfd::waitid(self.pidfd.as_fd(), true) {
                 Ok(None) => State::Running,
                 Ok(Some(raw)) => State::Ended(ExitStatus::from_raw(raw)),
-                Err(e) => State::Lost(e.raw_os_error().unwrap_or(libc::ECHILD)),
+                // Reaped by someone else: there is nothing left to reap.
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => State::Lost(libc::ECHILD),
+                // Still ours to reap (and the guest's wait depends on it).
+                Err(e) => return Err(e),
             };
         }
         match *state {

@@ -13,6 +13,11 @@ use common::*;
 /// returns `None` with a printed reason where examples are not built
 /// (the v2 test VM carries only test binaries).
 fn example(name: &str) -> Option<String> {
+    example_with(name, &[])
+}
+
+/// [`example`] with arguments.
+fn example_with(name: &str, args: &[&str]) -> Option<String> {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap().join("examples");
     let path: PathBuf = dir.join(name);
@@ -20,7 +25,7 @@ fn example(name: &str) -> Option<String> {
         eprintln!("SKIP example {name}: {} is not built here (cargo build --examples)", path.display());
         return None;
     }
-    let out = std::process::Command::new(&path).output().unwrap();
+    let out = std::process::Command::new(&path).args(args).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{name}: {}\n{text}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     Some(text)
@@ -131,4 +136,21 @@ fn limits_holds_the_cpu_quota_pauses_and_reports_the_oom_kill() {
     assert!(before.starts_with("Some(") && before == after, "{out}");
     assert!(out.contains("spinner: killed by SIGKILL\n"), "{out}");
     assert!(out.contains("hog:     ended by the OOM killer: killed by SIGKILL (out of memory)\n"), "{out}");
+}
+
+#[test]
+fn many_holds_hundreds_of_live_guests_and_leaves_nothing() {
+    if !root_or_skip("example many") {
+        return;
+    }
+    // It counts the host's links and this process's descriptors.
+    let _x = exclusive();
+    let count = repeats("example many", 500, 100).to_string();
+    let Some(out) = example_with("many", &[&count]) else {
+        return;
+    };
+    println!("{out}");
+    assert!(out.contains(&format!("spawning {count} guests")), "{out}");
+    assert!(out.contains("descriptors per live guest: 1.00"), "{out}");
+    assert!(out.contains("host-side links left: 0; descriptors left: 0"), "{out}");
 }

@@ -87,12 +87,6 @@ fn env(key: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| panic!("{key} is not set"))
 }
 
-fn random_below(n: u64) -> u64 {
-    let mut bytes = [0u8; 8];
-    std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut bytes).unwrap();
-    u64::from_ne_bytes(bytes) % n
-}
-
 /// The guests' resources: one limit, so each has groups.
 fn limits() -> Resources {
     Resources::new().pids_max(16)

@@ -59,6 +59,9 @@ pub(crate) trait At<T> {
 impl<T> At<T> for Result<T, Errno> {
     #[inline(always)]
     fn at(self, step: u32, detail: u32) -> Result<T, Failure> {
+        if crate::failpoint::child_fails(step) {
+            return Err(Failure(step, libc::EIO, detail));
+        }
         self.map_err(|e| Failure(step, e, detail))
     }
 }
@@ -76,6 +79,7 @@ pub(crate) fn clone_child(
     share_memory: bool,
     cgroup: Option<i32>,
 ) -> std::io::Result<Cloned> {
+    crate::failpoint::check("clone")?;
     // SAFETY: `child_main` follows the post-clone rules above: it only
     // reads `plan` (and one init argv slot made for it), uses its own
     // stack, and ends in exec or exit_group. The caller keeps `plan` and
@@ -94,6 +98,7 @@ pub(crate) fn clone_child(
 /// keep `plan` alive until the maker is reaped, and keep `stack` mapped as
 /// long.
 pub(crate) fn clone_maker(plan: &MakerPlan, stack: &ChildStack, flags: u64) -> std::io::Result<Cloned> {
+    crate::failpoint::check("clone")?;
     // SAFETY: `maker_main` follows the post-clone rules: it reads the
     // plan, uses only its own stack and raw system calls, and ends in
     // exit_group. The caller keeps `plan` and `stack` alive until the

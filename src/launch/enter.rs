@@ -102,6 +102,7 @@ struct PidNsForChildren {
 
 impl PidNsForChildren {
     fn enter(pidfd: BorrowedFd<'_>) -> std::io::Result<Self> {
+        crate::failpoint::check("setns")?;
         let own = File::open("/proc/thread-self/ns/pid_for_children")?.into();
         nix::sched::setns(pidfd, CloneFlags::CLONE_NEWPID)?;
         Ok(PidNsForChildren { own })

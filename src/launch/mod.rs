@@ -49,6 +49,7 @@ pub(crate) fn spawn_err(op: &str) -> impl FnOnce(io::Error) -> Error + '_ {
 /// `pipe2(O_CLOEXEC)` with both ends above the standard streams, so that
 /// the child's `dup2` onto 0, 1, 2 can never clobber one of them.
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    crate::failpoint::check("pipe")?;
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     Ok((above_stdio(r)?, above_stdio(w)?))
 }
@@ -64,6 +65,7 @@ pub(crate) struct FdChannel {
 
 impl FdChannel {
     pub(crate) fn new() -> io::Result<FdChannel> {
+        crate::failpoint::check("socketpair")?;
         use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
         let (ours, theirs) =
             socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;

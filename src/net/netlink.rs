@@ -37,6 +37,7 @@ pub(crate) struct Rtnl {
 impl Rtnl {
     /// Opens a socket in the calling thread's network namespace.
     pub(crate) fn open() -> io::Result<Rtnl> {
+        crate::failpoint::check("netlink.open")?;
         let fd = socket::socket(
             AddressFamily::Netlink,
             SockType::Raw,
@@ -97,6 +98,7 @@ impl Rtnl {
         if requests.is_empty() {
             return Ok(());
         }
+        crate::failpoint::check("netlink.request").map_err(|e| (0, e))?;
         let (first, count) = self.send(requests).map_err(|e| (0, e))?;
         let mut acked = 0usize;
         let mut failure: Option<(usize, io::Error)> = None;

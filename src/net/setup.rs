@@ -188,7 +188,7 @@ fn create_veth(
 /// IPv6 has no such file: nothing to do.
 fn without_ipv6(host_name: &str) -> Result<(), NetError> {
     let path = format!("/proc/sys/net/ipv6/conf/{host_name}/disable_ipv6");
-    match std::fs::write(&path, "1") {
+    match crate::failpoint::check("sysctl").and_then(|()| std::fs::write(&path, "1")) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => {
             Err(netlink_err("turning IPv6 off on", host_name, path)(e))
         }

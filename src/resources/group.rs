@@ -58,6 +58,7 @@ pub(super) fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
 /// Removes `dir` and any groups the guest made inside it, retrying `EBUSY`
 /// while the kernel releases the last tasks.
 pub(super) fn remove_tree(dir: &Path) -> io::Result<()> {
+    crate::failpoint::check("cgroup.remove")?;
     let mut last = Ok(());
     let mut children_removed = false;
     patiently(|| match fs::remove_dir(dir) {

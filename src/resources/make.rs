@@ -301,6 +301,8 @@ pub(super) fn make(plan: &GroupPlan) -> Result<PathBuf, ResourceError> {
         // after, the leaf is still found as its own (`sweep.rs`).
         super::sweep::register(&dir);
         let leaf = dir.join(&plan.leaf);
+        crate::failpoint::check("cgroup.mkdir")
+            .map_err(|e| Stop::Failed(ResourceError::Create { group: leaf.clone(), source: e }))?;
         fs::create_dir(&leaf).map_err(create_err(&leaf))?;
         if cpuset_v1 {
             inherit_cpuset(&leaf).inspect_err(|_| {

@@ -26,6 +26,7 @@
 
 use std::ffi::CString;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -78,16 +79,22 @@ pub(crate) fn mark_group(dir: &Path, detached: bool) {
 }
 
 /// Records this process as an owner of groups beneath `parent` (once per
-/// parent and process).
+/// parent and process; again if the parent was removed and made anew,
+/// which a failed spawn or `remove_empty_parents` may do, and which takes
+/// the records with it).
 pub(crate) fn register(parent: &Path) {
-    static DONE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    static DONE: Mutex<Vec<(PathBuf, u64)>> = Mutex::new(Vec::new());
+    let Ok(ino) = fs::metadata(parent).map(|m| m.ino()) else {
+        return;
+    };
     let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
-    if done.iter().any(|d| d == parent) {
+    if done.iter().any(|(d, i)| d == parent && *i == ino) {
         return;
     }
     if let Ok(name) = CString::new(format!("{PARENT_PREFIX}{}", me())) {
         if xattr::set(parent, &name, b"1").is_ok() {
-            done.push(parent.to_path_buf());
+            done.retain(|(d, _)| d != parent);
+            done.push((parent.to_path_buf(), ino));
         }
     }
 }
@@ -138,6 +145,7 @@ fn sweep_parent(parent: &Path, thorough: bool, swept: &mut Swept) {
         if owner == me() || alive(owner) {
             continue;
         }
+        let mut failed = 0;
         let pid = owner.split('.').next().unwrap_or_default();
         let suffix = format!(".{pid}.");
         let entries = fs::read_dir(parent).into_iter().flatten().flatten();
@@ -150,7 +158,7 @@ fn sweep_parent(parent: &Path, thorough: bool, swept: &mut Swept) {
             }
             let mark = xattr::get(&entry.path(), GROUP_MARK);
             match mark.as_deref().map(String::from_utf8_lossy) {
-                Some(mark) if mark == owner => remove_orphan(&entry.path(), swept),
+                Some(mark) if mark == owner => failed += usize::from(!remove_orphan(&entry.path(), swept)),
                 // A detached guest's that has ended, or one made but not yet
                 // marked when its owner died: removed if empty (the removal
                 // of a group with processes fails, and it stays).
@@ -158,7 +166,11 @@ fn sweep_parent(parent: &Path, thorough: bool, swept: &mut Swept) {
                 _ => swept.groups += usize::from(fs::remove_dir(entry.path()).is_ok()),
             }
         }
-        let _ = xattr::remove(parent, &name);
+        // The record goes only with the last of the owner's groups, so
+        // that a group whose removal failed is found again.
+        if failed == 0 {
+            let _ = xattr::remove(parent, &name);
+        }
     }
     if thorough {
         let entries = fs::read_dir(parent).into_iter().flatten().flatten();
@@ -172,15 +184,18 @@ fn sweep_parent(parent: &Path, thorough: bool, swept: &mut Swept) {
                     swept.groups += usize::from(fs::remove_dir(entry.path()).is_ok());
                 }
                 Some(_) => {}
-                None if mark != me() && !alive(&mark) => remove_orphan(&entry.path(), swept),
+                None if mark != me() && !alive(&mark) => {
+                    remove_orphan(&entry.path(), swept);
+                }
                 None => {}
             }
         }
     }
 }
 
-/// Kills what runs in an orphaned group (and beneath it) and removes it.
-fn remove_orphan(dir: &Path, swept: &mut Swept) {
+/// Kills what runs in an orphaned group (and beneath it) and removes it;
+/// whether it is gone.
+fn remove_orphan(dir: &Path, swept: &mut Swept) -> bool {
     if dir.join("cgroup.kill").exists() {
         let listed = procs(dir).len();
         if listed > 0 && fs::write(dir.join("cgroup.kill"), "1").is_ok() {
@@ -206,9 +221,9 @@ fn remove_orphan(dir: &Path, swept: &mut Swept) {
             }
         }
     }
-    if remove_tree(dir).is_ok() {
-        swept.groups += 1;
-    }
+    let removed = remove_tree(dir).is_ok();
+    swept.groups += usize::from(removed);
+    removed
 }
 
 /// Removes what guests of owners that have died left beneath the parents

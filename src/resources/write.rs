@@ -141,7 +141,7 @@ impl Limit {
         // What cgroups-rs maps differently (v2 `memory.high`, the I/O
         // weight files of today's schedulers) is a plain write.
         let plain = || std::fs::write(dir.join(file), &value);
-        let result = match self {
+        let result = crate::failpoint::check("cgroup.write").and_then(|()| match self {
             Limit::MemoryMax(b) => cg(MemController::new(d, m, v2).set_limit(*b as i64)),
             Limit::MemoryHigh(_) if v2 => plain(),
             Limit::MemoryHigh(b) => cg(MemController::new(d, m, v2).set_soft_limit(*b as i64)),
@@ -165,7 +165,7 @@ impl Limit {
                     IoKind::WriteIops => c.throttle_write_iops_for_device(*major, *minor, *value),
                 })
             }
-        };
+        });
         result.map_err(|source| ResourceError::SetLimit {
             controller,
             file,

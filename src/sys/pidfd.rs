@@ -5,6 +5,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// `pidfd_send_signal(2)`.
 pub(crate) fn send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    crate::failpoint::check("pidfd.signal")?;
     // SAFETY: plain integer arguments; a null siginfo means "as kill(2)".
     let ret = unsafe {
         libc::syscall(
@@ -32,6 +33,7 @@ pub(crate) fn peek(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<i32
 }
 
 fn waitid_flags(pidfd: BorrowedFd<'_>, nohang: bool, nowait: bool) -> io::Result<Option<i32>> {
+    crate::failpoint::check("pidfd.wait")?;
     let mut flags = libc::WEXITED | libc::__WALL;
     if nohang {
         flags |= libc::WNOHANG;
@@ -68,6 +70,7 @@ fn waitid_flags(pidfd: BorrowedFd<'_>, nohang: bool, nowait: bool) -> io::Result
 
 /// `pidfd_open(2)`: a pidfd for `pid`, close-on-exec.
 pub(crate) fn open(pid: libc::pid_t) -> io::Result<std::os::fd::OwnedFd> {
+    crate::failpoint::check("pidfd.open")?;
     use std::os::fd::FromRawFd;
     // SAFETY: plain integer arguments.
     let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };

@@ -35,6 +35,7 @@ impl ChildStack {
     /// A stack of at least `len` usable bytes: a cached one of that size,
     /// or a new mapping.
     pub(crate) fn new(len: usize) -> io::Result<Self> {
+        crate::failpoint::check("stack")?;
         let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = cache.iter().position(|s| s.len == len.next_multiple_of(s.guard)) {
             return Ok(cache.swap_remove(i));

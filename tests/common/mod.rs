@@ -246,3 +246,17 @@ pub fn groups_named(prefix: &str) -> Vec<PathBuf> {
 pub fn status_field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(str::trim))
 }
+
+/// A random number below `n` (from `/dev/urandom`).
+pub fn random_below(n: u64) -> u64 {
+    use std::io::Read;
+    let mut bytes = [0u8; 8];
+    std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut bytes).unwrap();
+    u64::from_ne_bytes(bytes) % n
+}
+
+/// The names of this network namespace's links (`/proc/net/dev`).
+pub fn link_names() -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/net/dev").unwrap_or_default();
+    text.lines().skip(2).filter_map(|l| Some(l.split(':').next()?.trim().to_string())).collect()
+}

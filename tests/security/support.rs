@@ -4,8 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::File;
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 
 use nix::errno::Errno;
 use vguest::{Command, Filesystem, Overlay, Upper};
@@ -116,11 +115,4 @@ pub(crate) fn outcome(errno: i32) -> String {
         0 => "ok".to_string(),
         e => format!("{:?}", Errno::from_raw(e)),
     }
-}
-
-/// A random number below `n`, from the kernel.
-pub(crate) fn random_below(n: u64) -> u64 {
-    let mut bytes = [0u8; 8];
-    File::open("/dev/urandom").unwrap().read_exact(&mut bytes).unwrap();
-    u64::from_ne_bytes(bytes) % n
 }
