@@ -88,12 +88,16 @@ fn every_failpoint_fails_cleanly() {
     life(&builder).expect("a life without failures");
     let hits = failpoint::hits();
     println!("passes per site in one life: {hits:?}");
-    for site in failpoint::SITES {
-        assert!(
-            hits.iter().any(|(s, _)| s == site) || ["setns"].contains(site),
-            "site {site} is not passed in a guest's life: the walk would miss it"
-        );
-    }
+    // A socket pair carries only the late v1 groups (hybrid layouts) and a
+    // user namespace's network maker; a guest with its own PID namespace
+    // needs no setns for an exec elsewhere. Every other site is passed.
+    let unreached: Vec<&str> =
+        failpoint::SITES.iter().copied().filter(|site| !hits.iter().any(|(s, _)| s == site)).collect();
+    println!("sites not passed on this layout ({}): {unreached:?}", cgroup_layout());
+    assert!(
+        unreached.iter().all(|s| ["socketpair", "setns"].contains(s)),
+        "sites not passed in a guest's life: the walk would miss {unreached:?}"
+    );
     let (mut typed, mut absorbed) = (0, Vec::new());
     for (site, passes) in &hits {
         for nth in 1..=*passes {

@@ -210,6 +210,24 @@ pub(crate) fn finish(
     Err(SetupError::new(step, subjects.describe(plan, step, detail), errno).into())
 }
 
+/// The failure record a child that has exited left on the error pipe, as
+/// the error [`finish`] would return; `None` if it left none. Reads without
+/// blocking (another holder of the write end may live on).
+pub(crate) fn reported_failure(err_r: &OwnedFd, plan: &ChildPlan, subjects: &Subjects<'_>) -> Option<Error> {
+    let mut record = [0u8; wire::RECORD_LEN];
+    let mut fds = [nix::poll::PollFd::new(err_r.as_fd(), nix::poll::PollFlags::POLLIN)];
+    if nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).ok()? == 0 {
+        return None;
+    }
+    let got = nix::unistd::read(err_r, &mut record).ok()?;
+    if got != wire::RECORD_LEN {
+        return None;
+    }
+    let (code, errno, detail) = wire::decode(&record);
+    let step = Step::from_wire(code)?;
+    Some(SetupError::new(step, subjects.describe(plan, step, detail), errno).into())
+}
+
 /// Reads one failure record or end of file; returns the bytes read.
 fn read_record(fd: OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
     let mut file = File::from(fd);

@@ -54,7 +54,12 @@ pub(crate) fn spawn(b: GuestSpec<'_>) -> Result<Guest, Error> {
     let (rendered, for_plan) = Rendered::new(b)?;
     let mut spawn = Spawn::prepare(&rendered, for_plan)?;
     spawn.clone(&rendered)?;
-    spawn.handshake(&rendered)?;
+    if let Err(e) = spawn.handshake(&rendered) {
+        // A child that failed first explains why the parent's part failed
+        // (its namespaces gone, its pipes closed): its own report names
+        // the step.
+        return Err(spawn.child_failure(&rendered).unwrap_or(e));
+    }
     spawn.finish(rendered)
 }
 
@@ -274,6 +279,18 @@ impl Spawn {
             maker.finish().map_err(spawn_err("reaping the network namespace's maker"))?;
         }
         Ok(())
+    }
+
+    /// The child's own failure report, if it has exited and left one.
+    fn child_failure(&self, r: &Rendered<'_>) -> Option<Error> {
+        let pidfd = self.child.as_ref()?.pidfd.as_ref()?;
+        crate::sys::pidfd::peek(pidfd.as_fd(), true).ok()??;
+        let subjects = Subjects {
+            program: r.program,
+            cgroups: self.cgroups.as_ref(),
+            network: r.net.as_ref().map_or("", |n| n.join_label.as_str()),
+        };
+        launch::reported_failure(self.err_r.as_ref()?, &self.plan, &subjects)
     }
 
     /// Phase 5: waits for the exec and hands what the guest keeps to its
