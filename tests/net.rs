@@ -482,6 +482,7 @@ fn bad_input_gives_typed_errors_and_leaves_nothing() {
     );
     let messages = [&too_long, &bad_addr, &conflict, &dup, &no_bridge, &twice].map(|e| e.to_string());
     println!("bad input: {messages:#?}");
+    switch.settle();
     assert_eq!(switch.ip(&["-o", "link"]).lines().count(), 1, "only lo in the switch");
     drop(switch);
     assert_eq!(table, settled_table(&table), "bad input left something on the host");

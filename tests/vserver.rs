@@ -212,6 +212,7 @@ fn two_guests_are_built_started_entered_linked_and_stopped() {
     assert!(
         groups_named(&format!("vs1-{tag}.")).is_empty() && groups_named(&format!("vs2-{tag}.")).is_empty()
     );
+    lan.settle();
     let links = lan.ip(&["-o", "link"]);
     assert_eq!(links.lines().count(), 2, "only lo and br0 may be left in the LAN: {links}");
     let run: Vec<_> =

@@ -210,9 +210,9 @@ pub(crate) fn finish(
     Err(SetupError::new(step, subjects.describe(plan, step, detail), errno).into())
 }
 
-/// The failure record a child that has exited left on the error pipe, as
-/// the error [`finish`] would return; `None` if it left none. Reads without
-/// blocking (another holder of the write end may live on).
+/// The failure record a child has written on the error pipe, as the error
+/// [`finish`] would return; `None` if there is none yet. Reads without
+/// blocking (a record is one atomic write, so it is whole or absent).
 pub(crate) fn reported_failure(err_r: &OwnedFd, plan: &ChildPlan, subjects: &Subjects<'_>) -> Option<Error> {
     let mut record = [0u8; wire::RECORD_LEN];
     let mut fds = [nix::poll::PollFd::new(err_r.as_fd(), nix::poll::PollFlags::POLLIN)];

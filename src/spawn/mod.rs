@@ -281,10 +281,10 @@ impl Spawn {
         Ok(())
     }
 
-    /// The child's own failure report, if it has exited and left one.
+    /// The child's own failure report, if it has written one: a child
+    /// writes it before it starts to exit, so before its namespaces go,
+    /// which is what the parent may have tripped over.
     fn child_failure(&self, r: &Rendered<'_>) -> Option<Error> {
-        let pidfd = self.child.as_ref()?.pidfd.as_ref()?;
-        crate::sys::pidfd::peek(pidfd.as_fd(), true).ok()??;
         let subjects = Subjects {
             program: r.program,
             cgroups: self.cgroups.as_ref(),

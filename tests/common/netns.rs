@@ -53,6 +53,18 @@ impl TestNet {
         self.child.id()
     }
 
+    /// Waits (up to 30 s: the kernel promises no time) until no parked host
+    /// end (`vgx…`, renamed when its guest ended) is left here: the kernel
+    /// removes each with its guest's namespace, in the background.
+    pub fn settle(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.ip(&["-o", "link"]).lines().any(|l| l.contains(": vgx"))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Runs `ip ARGS` in this namespace; panics if it fails.
     pub fn ip(&self, args: &[&str]) -> String {
         let out = Host::new("nsenter")

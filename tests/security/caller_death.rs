@@ -220,6 +220,7 @@ fn killed_caller_leaves_no_waiting_guest() {
     for link in &stale {
         net.ip(&["link", "del", link]);
     }
+    net.settle();
     let links = net.ip(&["-o", "link"]);
     drop(net);
     before.assert_mounts_unchanged("killed caller");
