@@ -36,8 +36,8 @@ pub struct Output {
 enum State {
     Running,
     Ended(ExitStatus),
-    /// Reaped by someone else (`waitid` failed with this errno).
-    Lost(i32),
+    /// Reaped by someone else (`waitid` failed with `ECHILD`).
+    Lost,
 }
 
 /// A process entered into a guest, shared by its [`GuestProcess`] and the
@@ -74,7 +74,7 @@ impl Entered {
                 Ok(None) => State::Running,
                 Ok(Some(raw)) => State::Ended(ExitStatus::from_raw(raw)),
                 // Reaped by someone else: there is nothing left to reap.
-                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => State::Lost(libc::ECHILD),
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => State::Lost,
                 // Still ours to reap (and the guest's wait depends on it).
                 Err(e) => return Err(e),
             };
@@ -82,7 +82,7 @@ impl Entered {
         match *state {
             State::Running => Ok(None),
             State::Ended(status) => Ok(Some(status)),
-            State::Lost(errno) => Err(io::Error::from_raw_os_error(errno)),
+            State::Lost => Err(io::Error::from_raw_os_error(libc::ECHILD)),
         }
     }
 

@@ -21,10 +21,6 @@ impl Guest {
             // its namespace is reaped, and the entered ones are ours: reap
             // them as they end, or this wait would never return.
             let entered = self.running.entered.unreaped();
-            if entered.is_empty() {
-                pidfd::peek(self.running.pidfd(), false).map_err(|e| self.err("waiting for", e))?;
-                return self.reaped();
-            }
             let fds: Vec<_> =
                 std::iter::once(self.running.pidfd()).chain(entered.iter().map(|e| e.pidfd())).collect();
             let ready = pidfd::wait_any(&fds).map_err(|e| self.err("waiting for", e))?;

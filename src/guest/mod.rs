@@ -64,11 +64,9 @@ pub struct Guest {
     /// ended and they are removed).
     running: Running,
     /// Whether PID 1 is the built-in init, which reports the payload's
-    /// wait status.
+    /// wait status and, while `kill_on_drop` holds, ends the guest when
+    /// this process dies.
     builtin_init: bool,
-    /// Whether the init ends the guest when this process dies (until
-    /// [`detach`](Guest::detach)).
-    watched: bool,
     status: Option<ExitStatus>,
     kill_on_drop: bool,
     /// Whether the guest has its own PID namespace: then nothing of it
@@ -103,7 +101,6 @@ impl Guest {
         Guest {
             running: Running { name, pid, pidfd, enter, cgroups, entered: Default::default() },
             builtin_init,
-            watched: builtin_init && kill_on_drop,
             status: None,
             kill_on_drop,
             own_pid_ns,
@@ -375,17 +372,17 @@ impl Guest {
     /// # Ok::<(), vguest::Error>(())
     /// ```
     pub fn detach(mut self) -> u32 {
+        let watched = self.builtin_init && self.kill_on_drop;
         self.kill_on_drop = false;
         // Marked first: a sweep after this process has gone must find the
         // groups of a guest that outlives it as intended.
         if let Some(groups) = self.running.cgroups.as_mut() {
             groups.detach();
         }
-        if self.watched && self.status.is_none() {
+        if watched && self.status.is_none() {
             // The init stops watching this process; should it have ended
             // already, there is nothing left to watch for.
             let _ = self.running.signal(crate::plan::wire::DETACH_SIGNAL);
-            self.watched = false;
         }
         self.id()
     }

@@ -203,11 +203,18 @@ pub(crate) fn finish(
         let short = io::Error::new(io::ErrorKind::UnexpectedEof, "short failure record");
         return Err(SpawnError::new("reading the error pipe", short).into());
     }
-    let (code, errno, detail) = wire::decode(&record);
-    let step = Step::from_wire(code).ok_or_else(|| {
-        SpawnError::new("reading the error pipe", io::Error::other(format!("unknown step {code}")))
-    })?;
-    Err(SetupError::new(step, subjects.describe(plan, step, detail), errno).into())
+    Err(record_error(&record, plan, subjects))
+}
+
+/// The error a child's failure record stands for.
+fn record_error(record: &[u8; wire::RECORD_LEN], plan: &ChildPlan, subjects: &Subjects<'_>) -> Error {
+    let (code, errno, detail) = wire::decode(record);
+    match Step::from_wire(code) {
+        Some(step) => SetupError::new(step, subjects.describe(plan, step, detail), errno).into(),
+        None => {
+            SpawnError::new("reading the error pipe", io::Error::other(format!("unknown step {code}"))).into()
+        }
+    }
 }
 
 /// The failure record a child has written on the error pipe, as the error
@@ -220,12 +227,7 @@ pub(crate) fn reported_failure(err_r: &OwnedFd, plan: &ChildPlan, subjects: &Sub
         return None;
     }
     let got = nix::unistd::read(err_r, &mut record).ok()?;
-    if got != wire::RECORD_LEN {
-        return None;
-    }
-    let (code, errno, detail) = wire::decode(&record);
-    let step = Step::from_wire(code)?;
-    Some(SetupError::new(step, subjects.describe(plan, step, detail), errno).into())
+    (got == wire::RECORD_LEN).then(|| record_error(&record, plan, subjects))
 }
 
 /// Reads one failure record or end of file; returns the bytes read.

@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use super::error::ResourceError;
-use super::group::{Group, open_dir};
+use super::group::Group;
 use super::hierarchies::{Controller, Hierarchies};
 use super::make::is_marked;
 use super::owner::Cgroups;
@@ -107,7 +107,7 @@ impl Cgroups {
                 }
                 false => Controller::ALL.into_iter().filter(|c| controllers.contains(&c.v1_name())).collect(),
             };
-            if open_dir(&dir).is_err() {
+            if !fs::metadata(&dir).is_ok_and(|m| m.is_dir()) {
                 continue;
             }
             let label = if v2 { "unified".to_string() } else { controllers.join(",") };

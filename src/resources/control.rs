@@ -10,20 +10,18 @@
 //! before a second reading of the list, so a pid reused by a process
 //! outside the guest is never signalled, with or without a freezer.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, ErrorKind};
-use std::os::fd::{AsFd, OwnedFd};
 
 use cgroups_rs::fs::freezer::FreezerController;
 
 use super::error::ResourceError;
-use super::group::{Group, procs};
+use super::group::{Group, kill_listed, procs};
 use super::hierarchies::Controller;
 use super::owner::Cgroups;
 use super::write::io_error;
 use crate::patience::patiently;
-use crate::sys::pidfd;
 
 impl Cgroups {
     /// The group that freezes: v2 `cgroup.freeze` (Linux 5.2) where there is
@@ -96,57 +94,5 @@ impl Cgroups {
             }
         }
         Ok(())
-    }
-}
-
-/// Sends `SIGKILL` to every process `list` names that is not in
-/// `signalled` already (by a pidfd that still refers to a live process),
-/// and returns how many it signalled.
-///
-/// A pid read from `cgroup.procs` may belong to another process by the time
-/// it is signalled: the listed one exited and the pid was reused. So each
-/// pid is first opened as a pidfd, then the list is read again, and only
-/// pidfds whose pid is still listed are signalled. A process that is alive
-/// when its pidfd is signalled has held its pid since the pidfd was opened,
-/// so the second reading listed that very process (`pidfd_open(2)`); one
-/// that died meanwhile makes the signal fail with `ESRCH`, harmlessly.
-fn kill_listed(mut list: impl FnMut() -> Vec<i32>, signalled: &mut BTreeMap<i32, OwnedFd>) -> usize {
-    let live = |fd: &OwnedFd| pidfd::send_signal(fd.as_fd(), 0).is_ok();
-    let opened: Vec<(i32, OwnedFd)> = list()
-        .into_iter()
-        .filter(|pid| !signalled.get(pid).is_some_and(live))
-        .filter_map(|pid| Some((pid, pidfd::open(pid).ok()?)))
-        .collect();
-    let still: BTreeSet<i32> = list().into_iter().collect();
-    let mut fresh = 0;
-    for (pid, fd) in opened {
-        if still.contains(&pid) && pidfd::send_signal(fd.as_fd(), libc::SIGKILL).is_ok() {
-            signalled.insert(pid, fd);
-            fresh += 1;
-        }
-    }
-    fresh
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A pid listed once but gone from the group by the second reading (it
-    /// exited and the pid now names an outsider) is never signalled.
-    #[test]
-    fn a_pid_that_left_the_list_is_not_signalled() {
-        let mut outsider = std::process::Command::new("sleep").arg("100").spawn().unwrap();
-        let pid = outsider.id() as i32;
-        let mut readings = [vec![pid], vec![]].into_iter();
-        let mut signalled = BTreeMap::new();
-        let fresh = kill_listed(|| readings.next().unwrap_or_default(), &mut signalled);
-        assert_eq!(fresh, 0);
-        assert!(outsider.try_wait().unwrap().is_none(), "a process outside the group was killed");
-
-        // Listed both times: a member, signalled once.
-        assert_eq!(kill_listed(|| vec![pid], &mut signalled), 1);
-        assert_eq!(outsider.wait().unwrap().code(), None);
-        assert!(signalled.contains_key(&pid));
     }
 }

@@ -314,6 +314,16 @@ fn own_groups() -> Result<String, ResourceError> {
         .map_err(|source| ResourceError::Detect { path: own_path.into(), source })
 }
 
+/// What placing a guest of `r` needs: its checked limits, the host's
+/// hierarchies and the caller's own groups (`/proc/self/cgroup`).
+fn inputs(r: &Resources) -> Result<(Vec<limits::Limit>, &'static Hierarchies, String), ResourceError> {
+    let limits = limits::check(r)?;
+    if let Some(parent) = &r.parent {
+        placement::parent_components(parent)?;
+    }
+    Ok((limits, Hierarchies::host()?, own_groups()?))
+}
+
 /// Checks `r` and creates the groups for a guest called `name`; with
 /// `defer_v1`, the v1 groups only when [`Cgroups::create_pending`] is
 /// called. The groups are marked as this process's, or as a detached
@@ -325,12 +335,7 @@ pub(crate) fn create(
     detached: bool,
 ) -> Result<Cgroups, ResourceError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let limits = limits::check(r)?;
-    if let Some(parent) = &r.parent {
-        placement::parent_components(parent)?;
-    }
-    let hier = Hierarchies::host()?;
-    let own = own_groups()?;
+    let (limits, hier, own) = inputs(r)?;
     // Names repeat (one builder spawned many times, even at once): the
     // spawner's pid and a counter make the leaf unique.
     let leaf = format!("{name}.{}.{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
@@ -343,15 +348,6 @@ pub(crate) fn create(
 /// Where a guest of `r` called `leaf` would be placed, without creating
 /// anything.
 fn plans(r: &Resources, leaf: &str) -> Result<Vec<placement::GroupPlan>, ResourceError> {
-    let limits = limits::check(r)?;
-    if let Some(parent) = &r.parent {
-        placement::parent_components(parent)?;
-    }
-    placement::place(
-        Hierarchies::host()?,
-        &own_groups()?,
-        &limits::wanted(&limits),
-        r.parent.as_deref(),
-        leaf,
-    )
+    let (limits, hier, own) = inputs(r)?;
+    placement::place(hier, &own, &limits::wanted(&limits), r.parent.as_deref(), leaf)
 }

@@ -31,9 +31,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use super::error::ResourceError;
-use super::group::{procs, remove_tree};
+use super::group::{kill_group, remove_tree};
 use super::placement::GroupPlan;
-use crate::sys::{pidfd, xattr};
+use crate::sys::xattr;
 
 /// The attribute on a guest's own group.
 const GROUP_MARK: &std::ffi::CStr = c"trusted.vguest.owner";
@@ -196,31 +196,7 @@ fn sweep_parent(parent: &Path, thorough: bool, swept: &mut Swept) {
 /// Kills what runs in an orphaned group (and beneath it) and removes it;
 /// whether it is gone.
 fn remove_orphan(dir: &Path, swept: &mut Swept) -> bool {
-    if dir.join("cgroup.kill").exists() {
-        let listed = procs(dir).len();
-        if listed > 0 && fs::write(dir.join("cgroup.kill"), "1").is_ok() {
-            swept.killed += listed;
-        }
-    } else {
-        // v1: a few rounds catch what forked meanwhile.
-        for _ in 0..16 {
-            let mut fresh = 0;
-            for pid in procs(dir) {
-                if let Ok(fd) = pidfd::open(pid) {
-                    // Still in this group, so still the orphan's process.
-                    if procs(dir).contains(&pid)
-                        && pidfd::send_signal(std::os::fd::AsFd::as_fd(&fd), 9).is_ok()
-                    {
-                        fresh += 1;
-                    }
-                }
-            }
-            swept.killed += fresh;
-            if fresh == 0 {
-                break;
-            }
-        }
-    }
+    swept.killed += kill_group(dir);
     let removed = remove_tree(dir).is_ok();
     swept.groups += usize::from(removed);
     removed
