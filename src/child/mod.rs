@@ -42,7 +42,12 @@ mod fs;
 mod netns;
 mod run;
 
-use crate::plan::{ChildPlan, MakerPlan};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::plan::{ChildPlan, MakerPlan, SharedFiles};
+use crate::sys::call;
 use crate::sys::call::Errno;
 use crate::sys::clone::{Cloned, clone_on_stack};
 use crate::sys::stack::ChildStack;
@@ -68,24 +73,53 @@ impl<T> At<T> for Result<T, Errno> {
 
 /// Clones the spawn child onto `stack`; it follows `plan` and execs.
 ///
-/// The caller must block every signal around this call (so the child
+/// A child that shares our memory starts sharing our file table too, and
+/// copies only the part of it that it uses (`SharedFiles`); this returns
+/// once it has, so the caller may close its ends at once. The caller must block every signal around this call (so the child
 /// never runs a handler of the parent's), keep `plan` alive and unchanged
 /// until the child has exec'd or been reaped, and keep `stack` mapped as
 /// long.
 pub(crate) fn clone_child(
-    plan: &ChildPlan,
+    plan: &mut ChildPlan,
     stack: &ChildStack,
     flags: u64,
     share_memory: bool,
     cgroup: Option<i32>,
 ) -> std::io::Result<Cloned> {
     crate::failpoint::check("clone")?;
+    let mut flags = flags;
+    plan.files = SharedFiles::default();
+    if share_memory {
+        // Only a child that shares our memory can tell us, through the
+        // plan, that it has its own table (`SharedFiles`).
+        plan.files.keep_below = (plan.highest_fd() + 1).max(3) as u32;
+        flags |= libc::CLONE_FILES as u64;
+    }
+    let plan = &*plan;
     // SAFETY: `child_main` follows the post-clone rules above: it only
-    // reads `plan` (and one init argv slot made for it), uses its own
-    // stack, and ends in exec or exit_group. The caller keeps `plan` and
-    // `stack` alive until the child is gone from them.
-    unsafe {
+    // reads `plan` (and one init argv slot made for it, and the flag of
+    // `plan.files`), uses its own stack, and ends in exec or exit_group.
+    // The caller keeps `plan` and `stack` alive until the child is gone
+    // from them.
+    let cloned = unsafe {
         clone_on_stack(flags, share_memory, cgroup, stack, run::child_main, plan as *const ChildPlan as usize)
+    }?;
+    if share_memory {
+        wait_for_own_files(&plan.files, cloned.pidfd.as_fd());
+    }
+    Ok(cloned)
+}
+
+/// Returns once a child cloned with `CLONE_FILES` has a file table of its
+/// own, or has exited: until then, closing an fd here would close it in
+/// the child too.
+fn wait_for_own_files(files: &SharedFiles, pidfd: BorrowedFd<'_>) {
+    let tick = libc::timespec { tv_sec: 0, tv_nsec: 10_000_000 };
+    while files.unshared.load(Ordering::Acquire) == 0 {
+        if crate::sys::pidfd::wait_exit(pidfd, Duration::ZERO).unwrap_or(true) {
+            return;
+        }
+        let _ = call::futex_wait(&files.unshared, 0, &tick);
     }
 }
 

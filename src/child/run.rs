@@ -31,6 +31,9 @@ pub(super) unsafe extern "C" fn child_main(arg: usize, placed: usize) -> ! {
 }
 
 fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
+    // First of all, before any fd is opened, closed or moved: a table of
+    // our own, should we share the caller's.
+    child_own_files(plan)?;
     // Until the exec this process dies with the thread that is spawning
     // it: a half-made guest must not live on after a crashed caller
     // (`prctl(2)`, PR_SET_PDEATHSIG). Should the caller have died before
@@ -219,6 +222,25 @@ fn child_join_late(plan: &ChildPlan, late: &LateCgroups) -> Result<(), Failure> 
     if plan.unshare_cgroup {
         call::unshare(libc::CLONE_NEWCGROUP).at(step::UNSHARE_CGROUP, 0)?;
     }
+    Ok(())
+}
+
+/// Takes a copy of the fds below `keep_below` of the caller's file
+/// table the child was cloned sharing (see `SharedFiles`), and tells the
+/// parent, which waits for it before it closes anything. Kernels before
+/// 5.9 lack `close_range`: `unshare(CLONE_FILES)` copies the whole table.
+/// Should both fail, the child reports and exits still sharing the table,
+/// which it has not touched.
+fn child_own_files(plan: &ChildPlan) -> Result<(), Failure> {
+    let files = &plan.files;
+    if files.keep_below == 0 {
+        return Ok(());
+    }
+    call::close_range(files.keep_below, u32::MAX, libc::CLOSE_RANGE_UNSHARE)
+        .or_else(|_| call::unshare(libc::CLONE_FILES))
+        .at(step::UNSHARE_FILES, 0)?;
+    files.unshared.store(1, core::sync::atomic::Ordering::Release);
+    let _ = call::futex_wake(&files.unshared);
     Ok(())
 }
 

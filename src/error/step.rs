@@ -85,6 +85,9 @@ pub enum Step {
     CreateNetwork,
     /// Starting a new session, without the caller's controlling terminal.
     NewSession,
+    /// Taking a file table of its own, a copy of the caller's open files
+    /// that it needs.
+    UnshareFiles,
 }
 
 impl Step {
@@ -122,6 +125,7 @@ impl Step {
             w::JOIN_GUEST => Step::JoinGuest,
             w::CREATE_NETWORK => Step::CreateNetwork,
             w::NEW_SESSION => Step::NewSession,
+            w::UNSHARE_FILES => Step::UnshareFiles,
             _ => return None,
         })
     }
@@ -161,6 +165,7 @@ impl fmt::Display for Step {
             Step::JoinGuest => "entering",
             Step::CreateNetwork => "creating",
             Step::NewSession => "starting a new session",
+            Step::UnshareFiles => "taking a file table of its own",
         };
         f.write_str(s)
     }

@@ -142,7 +142,11 @@ pub(crate) fn exec(
         .transpose()
         .map_err(spawn_err("opening the guest's cgroups"))?
         .unwrap_or_default();
-    let plan = ChildPlan {
+    // The guest's pidfd sits high (`park_high`), and the child copies our
+    // table only up to the highest fd it uses: it gets a low duplicate.
+    let join_pidfd =
+        crate::sys::fd::dup_at_least(pidfd, 3).map_err(spawn_err("duplicating the guest's pidfd"))?;
+    let mut plan = ChildPlan {
         err_fd: err_w.as_raw_fd(),
         sync_fd: -1,
         sync_peer: -1,
@@ -174,10 +178,11 @@ pub(crate) fn exec(
         max_fd: max_fd(),
         exec: ExecPlan::new(program, search_path, argv, envp, None),
         join: Some(JoinPlan {
-            pidfd: pidfd.as_raw_fd(),
+            pidfd: join_pidfd.as_raw_fd(),
             nstype: (ns - Namespaces::PID).bits() as i32,
             time_fd: time_fd.unwrap_or(-1),
         }),
+        files: Default::default(),
     };
     // A process sharing our memory may not join a time namespace
     // (`setns(2)`, EINVAL/EUSERS): copy the memory for such guests.
@@ -193,7 +198,7 @@ pub(crate) fn exec(
             })?),
             false => None,
         };
-        child::clone_child(&plan, &stack, 0, share_memory, groups.v2())
+        child::clone_child(&mut plan, &stack, 0, share_memory, groups.v2())
     };
     let cloned = cloned.map_err(spawn_err("cloning into the guest"))?;
     let spawned =

@@ -115,6 +115,20 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     crate::sys::fd::dup_at_least(fd, 3)
 }
 
+/// Moves an fd that lives as long as a guest (its pidfd) above the range
+/// where the fds of a spawn are made, so that those stay low however many
+/// guests live: a spawn child copies the caller's file table only up to
+/// the highest fd it uses (`SharedFiles`). The range starts at a quarter
+/// of the soft open-files limit, at most 1024; where nothing is free up
+/// there, the fd stays where it is.
+fn park_high(fd: OwnedFd) -> OwnedFd {
+    let base = (max_fd() / 4).clamp(64, 1024) as i32;
+    if fd.as_raw_fd() >= base {
+        return fd;
+    }
+    crate::sys::fd::dup_at_least(&fd, base).unwrap_or(fd)
+}
+
 /// One standard stream: the fd the child puts on 0/1/2 (if any) and the
 /// caller's end of a pipe (if piped).
 #[derive(Default)]
@@ -168,9 +182,10 @@ impl Spawned {
     fn released(mut self) -> Result<OwnedFd, SpawnError> {
         self.stack = None;
         self.dumpable = None;
-        self.pidfd.take().ok_or_else(|| {
+        let pidfd = self.pidfd.take().ok_or_else(|| {
             SpawnError::new("keeping the child's pidfd", io::Error::other("the child was already reaped"))
-        })
+        })?;
+        Ok(park_high(pidfd))
     }
 }
 

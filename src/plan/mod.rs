@@ -194,6 +194,48 @@ pub(crate) struct ChildPlan {
     pub exec: ExecPlan,
     /// Join a running guest's namespaces instead of creating any.
     pub join: Option<JoinPlan>,
+    /// The file table the child starts with (see [`SharedFiles`]).
+    pub files: SharedFiles,
+}
+
+impl ChildPlan {
+    /// The highest fd the child uses or closes (-1 if none): every fd the
+    /// plan names.
+    pub fn highest_fd(&self) -> RawFd {
+        let ends = |e: ChildEnds| [e.sock, e.peer];
+        let init = self.exec.init.as_ref().map(|i| i.memfd);
+        let join = self.join.map(|j| [j.pidfd, j.time_fd]);
+        [self.err_fd, self.sync_fd, self.sync_peer, self.lifeline, self.owner_fd, self.netns_fd]
+            .into_iter()
+            .chain(self.stdio)
+            .chain(self.cgroup_dirs.iter().map(|&(fd, _)| fd))
+            .chain(self.netns_maker.into_iter().flat_map(|n| ends(n.ends)))
+            .chain(self.late_cgroups.into_iter().flat_map(|l| ends(l.ends)))
+            .chain(init)
+            .chain(join.into_iter().flatten())
+            .max()
+            .unwrap_or(-1)
+    }
+}
+
+/// How the spawn child comes by its own file table.
+///
+/// Copying the caller's whole table at the clone costs time in
+/// proportion to the caller's open fds (one per live guest, and whatever
+/// the embedding program holds), twice: at the copy, and at the exec that
+/// closes them. So a child that shares the caller's memory is cloned
+/// sharing its file table too (`CLONE_FILES`), and its first act is
+/// `close_range(keep_below, ~0, CLOSE_RANGE_UNSHARE)`, which copies only
+/// the fds below `keep_below` (`close_range(2)`). The parent closes
+/// nothing until the child has its copy (`unshared`) or has exited.
+#[derive(Debug, Default)]
+pub(crate) struct SharedFiles {
+    /// 0: the child was cloned with a copy of the caller's table. Else it
+    /// shares the table and copies the fds below this number.
+    pub keep_below: u32,
+    /// The child sets this to 1 (and wakes a futex waiter on it) once it
+    /// has a table of its own.
+    pub unshared: std::sync::atomic::AtomicU32,
 }
 
 /// The spawn child's view of an `FdChannel` (`launch/mod.rs`).

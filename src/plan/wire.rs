@@ -53,6 +53,7 @@ pub mod step {
     pub const JOIN_GUEST: u32 = 32;
     pub const CREATE_NETWORK: u32 = 33;
     pub const NEW_SESSION: u32 = 34;
+    pub const UNSHARE_FILES: u32 = 35;
 }
 
 /// Encodes a failure record.

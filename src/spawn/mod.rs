@@ -187,6 +187,7 @@ impl Spawn {
             max_fd: launch::max_fd(),
             exec: ExecPlan::new(program, search_path, argv, envp, init_fds),
             join: None,
+            files: Default::default(),
         };
         if let Some(init) = plan.exec.init.as_mut() {
             let payload =
@@ -220,7 +221,7 @@ impl Spawn {
         let dumpable = DumpableGuard::hold();
         let _blocked = BlockedSignals::block_all().map_err(spawn_err("blocking signals"))?;
         let cgroup = self.cgroups.as_ref().and_then(|g| g.v2_fd());
-        let cloned = crate::child::clone_child(&self.plan, &stack, flags, true, cgroup)
+        let cloned = crate::child::clone_child(&mut self.plan, &stack, flags, true, cgroup)
             .map_err(|e| SpawnError::new(format!("cloning with flags {ns:?}"), e))?;
         let spawned = self.child.insert(Spawned {
             pid: cloned.pid,

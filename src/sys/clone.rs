@@ -50,8 +50,9 @@ pub(crate) struct Cloned {
 }
 
 /// Clones a child that runs `entry(arg, placed)` on `stack`, sharing the caller's
-/// memory (`CLONE_VM`, when `share_memory`) but not its file table,
-/// filesystem information or signal handlers. Without `share_memory` the
+/// memory (`CLONE_VM`, when `share_memory`) but not its filesystem
+/// information or signal handlers, nor its file table unless `flags` has
+/// `CLONE_FILES`. Without `share_memory` the
 /// child gets a copy of the address space, as with `fork(2)`: slower for
 /// large callers, but required where the kernel refuses a shared one
 /// (joining a time namespace). `flags` adds namespace flags; `cgroup`, if given, is a

@@ -240,6 +240,7 @@ pub mod nr {
     pub const CLOSE_RANGE: usize = 436;
     pub const OPENAT2: usize = 437;
     pub const MOUNT_SETATTR: usize = 442;
+    pub const FUTEX: usize = 202;
 }
 
 /// System call numbers used by the spawn child and by the init image.
@@ -301,4 +302,5 @@ pub mod nr {
     pub const CLOSE_RANGE: usize = 436;
     pub const OPENAT2: usize = 437;
     pub const MOUNT_SETATTR: usize = 442;
+    pub const FUTEX: usize = 98;
 }

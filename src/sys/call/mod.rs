@@ -40,9 +40,9 @@ pub(crate) use self::mount::{
     pivot_root, umount2,
 };
 pub(crate) use self::process::{
-    Ready, capset, default_signal, execve, exit, fexecve, has_ended, kill, prctl, reap, set_sigmask,
-    setdomainname, setgroups, sethostname, setns, setresgid, setresuid, setrlimit, setsid, unshare,
-    wait_readable,
+    Ready, capset, default_signal, execve, exit, fexecve, futex_wait, futex_wake, has_ended, kill, prctl,
+    reap, set_sigmask, setdomainname, setgroups, sethostname, setns, setresgid, setresuid, setrlimit, setsid,
+    unshare, wait_readable,
 };
 pub(crate) use self::socket::{ioctl, link_up, recv_with_fd, send_with_fd, socket};
 

@@ -26,6 +26,25 @@ pub(crate) fn unshare(flags: i32) -> SysResult {
     sys(nr::UNSHARE, flags as usize, 0, 0, 0, 0, 0)
 }
 
+/// `futex(FUTEX_WAKE_PRIVATE)`: wakes every waiter on `word` among the
+/// processes sharing this address space.
+pub(crate) fn futex_wake(word: &core::sync::atomic::AtomicU32) -> SysResult {
+    let op = (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize;
+    sys(nr::FUTEX, word.as_ptr() as usize, op, i32::MAX as usize, 0, 0, 0)
+}
+
+/// `futex(FUTEX_WAIT_PRIVATE)`: sleeps while `word` holds `expected`, at
+/// most `timeout`, until woken (`EAGAIN` if it already differs,
+/// `ETIMEDOUT`, `EINTR`).
+pub(crate) fn futex_wait(
+    word: &core::sync::atomic::AtomicU32,
+    expected: u32,
+    timeout: &libc::timespec,
+) -> SysResult {
+    let op = (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize;
+    sys(nr::FUTEX, word.as_ptr() as usize, op, expected as usize, ptr(timeout), 0, 0)
+}
+
 /// `setns(2)`; `fd` may be a namespace file or a pidfd.
 pub(crate) fn setns(fd: i32, nstype: i32) -> SysResult {
     sys(nr::SETNS, fd as usize, nstype as usize, 0, 0, 0, 0)
