@@ -3,9 +3,10 @@
 #   busybox-static  the tests' guest root filesystem and in-guest tools
 #   iproute2        the tests' own view of links and namespaces (never the library's)
 #   procps          ps for host-side checks
+#   binutils        as and ld, to build the 32-bit program of the seccomp test
 set -euo pipefail
 need=()
-for pkg in busybox-static iproute2 procps; do
+for pkg in busybox-static iproute2 procps binutils; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -89,10 +89,39 @@
 //!   die with the thread that is spawning it, and a guest process waiting
 //!   for the caller gives up when the caller is gone.
 //!
-//! What a default guest still reaches: vguest does not install a seccomp
-//! filter yet, so system calls such as `keyctl`, `unshare(CLONE_NEWUSER)`,
-//! `io_uring_setup` or `perf_event_open` reach the kernel, limited only by
-//! the capabilities above.
+//! - **System calls** ([`Seccomp`]). Capabilities and namespaces leave a
+//!   root guest much of the kernel to poke at; every guest gets a system
+//!   call filter, [`Seccomp::default()`], loaded last before the exec and
+//!   given to processes entering the guest too. It has a section for
+//!   each architecture the host runs (x86_64 and i386; aarch64 and arm),
+//!   so a 32-bit program cannot go round it; other architectures' calls
+//!   kill the process and x32's get `ENOSYS`. It denies with `EPERM`:
+//!   - new namespaces (`clone` and `unshare` with `CLONE_NEW*` flags, and
+//!     `clone3`, whose flags a filter cannot see, with `ENOSYS` so libc
+//!     falls back to `clone`): inside a new user namespace a process holds
+//!     every capability, the door to most recent kernel escapes;
+//!   - the keyring (`add_key`, `keyctl`, `request_key`): it is not
+//!     namespaced, every guest would share the host's;
+//!   - `io_uring_*`: a large, often-exploited surface whose operations
+//!     this filter cannot see;
+//!   - `bpf`, `perf_event_open`, `userfaultfd` (a tool of kernel exploits'
+//!     races), `kexec_*`, module loading, `open_by_handle_at` (reads any
+//!     file of a mounted filesystem by its handle), `acct`,
+//!     `swapon`/`swapoff`, `reboot` when the guest shares the host's PID
+//!     namespace, the mount family, `setns`, clock setting, `iopl`,
+//!     `syslog`, NUMA policy, `vhangup`: each unless the guest holds the
+//!     capability that governs it (as Docker's profile gates them);
+//!   - `personality` other than Linux's own flavours (`READ_IMPLIES_EXEC`
+//!     would make every mapping executable), and `ioctl` `TIOCSTI` and
+//!     `TIOCLINUX` (typing into a terminal, the console's subcommands);
+//!   - obsolete calls (`uselib`, `ustat`, `sysfs`, `_sysctl`, `vm86`, ...),
+//!     and calls newer than the crate's tables (`ENOSYS`, as an older
+//!     kernel answers).
+//!
+//!   Everything else is allowed; the kernel caches that per call, so it
+//!   costs nothing. [`Seccomp::unconfined()`] turns the filter off,
+//!   [`Seccomp::allow`] and [`Seccomp::rule`] open or add to it,
+//!   [`Seccomp::with_default_action`] replaces it.
 //!
 //! # Lifecycle
 //!
@@ -198,7 +227,7 @@ pub use builder::GuestBuilder;
 pub use command::{Command, CommandError, DEFAULT_PATH, Stdio};
 pub use context::{
     CapSet, Capabilities, Capability, Context, ContextError, IdMap, Namespaces, RLIM_INFINITY, Rlimit,
-    Signal, User,
+    Seccomp, SeccompAction, SeccompCmp, SeccompRule, Signal, User,
 };
 pub use error::{Error, Result, SetupError, SpawnError, Step};
 pub use fs::{

@@ -101,7 +101,13 @@ fn child_run(plan: &ChildPlan, placed: bool) -> Result<Infallible, Failure> {
     if let Some(dir) = &plan.cwd {
         call::chdir(dir).at(step::CHDIR, 0)?;
     }
+    if !plan.no_new_privs {
+        child_seccomp(plan)?;
+    }
     super::creds::apply(plan)?;
+    if plan.no_new_privs {
+        child_seccomp(plan)?;
+    }
     child_die_with_parent(plan)?;
     child_fds(plan)?;
     super::exec::child_exec(plan)
@@ -241,6 +247,17 @@ fn child_own_files(plan: &ChildPlan) -> Result<(), Failure> {
         .at(step::UNSHARE_FILES, 0)?;
     files.unshared.store(1, core::sync::atomic::Ordering::Release);
     let _ = call::futex_wake(&files.unshared);
+    Ok(())
+}
+
+/// Loads the guest's system call filters, if it has any. What the child
+/// does after it (reset signals, resolve the program, clone the payload's
+/// process, exec) passes the filter too.
+fn child_seccomp(plan: &ChildPlan) -> Result<(), Failure> {
+    for (i, program) in plan.seccomp.iter().enumerate() {
+        let len = u16::try_from(program.len()).map_err(|_| Failure(step::SECCOMP, libc::E2BIG, i as u32))?;
+        call::seccomp_filter(program.as_ptr().cast(), len).at(step::SECCOMP, i as u32)?;
+    }
     Ok(())
 }
 

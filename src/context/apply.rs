@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use super::{
     CapSet, ClockOffsets, Context, ContextError, IdMap, Namespaces, Signal, render_map, rlimit_name,
 };
-use crate::plan::{CapsPlan, CredsPlan};
+use crate::plan::{BpfInsn, CapsPlan, CredsPlan};
 
 /// What the parent writes for the child's user namespace.
 #[derive(Debug)]
@@ -36,6 +36,8 @@ pub(crate) struct ContextPlan {
     pub clocks: Option<ClockOffsets>,
     pub pdeathsig: i32,
     pub no_new_privs: bool,
+    /// The compiled system call filter, if any.
+    pub seccomp: Option<Vec<BpfInsn>>,
 }
 
 /// `/proc/sys/kernel/cap_last_cap`, read once per process.
@@ -122,6 +124,7 @@ impl Context {
             clocks: self.clocks,
             pdeathsig: self.parent_death_signal.map_or(0, Signal::as_raw),
             no_new_privs: self.no_new_privs,
+            seccomp: self.seccomp.compile(c.bounding, ns.contains(Namespaces::PID))?,
         })
     }
 

@@ -124,6 +124,21 @@ pub enum ContextError {
         /// Hard limit.
         hard: u64,
     },
+    /// A system call filter names a call no architecture of this host
+    /// has.
+    #[error("unknown system call {name:?} in the seccomp filter")]
+    UnknownSyscall {
+        /// The name given.
+        name: String,
+    },
+    /// A system call filter's rule cannot be compiled.
+    #[error("seccomp rule for {call}: {reason}")]
+    InvalidSeccompRule {
+        /// The call the rule is for (a name, or `#N`).
+        call: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A kernel fact needed for validation could not be read.
     #[error("cannot read {path}")]
     HostFact {

@@ -23,6 +23,7 @@ mod error;
 mod ids;
 mod namespaces;
 mod rlimit;
+mod seccomp;
 mod time;
 
 use std::ffi::OsString;
@@ -32,6 +33,7 @@ pub use self::error::ContextError;
 pub use self::ids::{IdMap, User};
 pub use self::namespaces::Namespaces;
 pub use self::rlimit::{RLIM_INFINITY, Rlimit};
+pub use self::seccomp::{Seccomp, SeccompAction, SeccompCmp, SeccompRule};
 pub use crate::signal::Signal;
 
 pub(crate) use self::apply::{ContextPlan, last_cap};
@@ -69,6 +71,7 @@ pub struct Context {
     pub(crate) rlimits: Vec<RlimitSetting>,
     pub(crate) clocks: Option<ClockOffsets>,
     pub(crate) parent_death_signal: Option<Signal>,
+    pub(crate) seccomp: Seccomp,
 }
 
 impl Default for Context {
@@ -79,7 +82,8 @@ impl Default for Context {
 
 impl Context {
     /// A server-like context: [`Namespaces::default()`], root inside,
-    /// [`Capabilities::default()`], `no_new_privs` on, no rlimit changes.
+    /// [`Capabilities::default()`], `no_new_privs` on, no rlimit changes,
+    /// the default system call filter ([`Seccomp::default()`]).
     /// The hostname defaults to the guest's name.
     ///
     /// ```
@@ -102,6 +106,7 @@ impl Context {
             rlimits: Vec::new(),
             clocks: None,
             parent_death_signal: None,
+            seccomp: Seccomp::default(),
         }
     }
 
@@ -293,6 +298,31 @@ impl Context {
     pub fn clock_offsets(mut self, monotonic_secs: i64, boottime_secs: i64) -> Self {
         self.clocks = Some(ClockOffsets::Fixed { monotonic: monotonic_secs, boottime: boottime_secs });
         self
+    }
+
+    /// Sets the guest's system call filter (default: [`Seccomp::default()`],
+    /// the default profile). Processes entering the guest get it too.
+    ///
+    /// ```
+    /// use vguest::{Context, Seccomp};
+    ///
+    /// let ctx = Context::new().seccomp(Seccomp::default().allow("keyctl"));
+    /// assert!(!ctx.seccomp_value().is_unconfined());
+    /// ```
+    pub fn seccomp(mut self, filter: Seccomp) -> Self {
+        self.seccomp = filter;
+        self
+    }
+
+    /// The guest's system call filter.
+    ///
+    /// ```
+    /// use vguest::{Context, Seccomp};
+    ///
+    /// assert_eq!(Context::new().seccomp_value(), &Seccomp::default());
+    /// ```
+    pub fn seccomp_value(&self) -> &Seccomp {
+        &self.seccomp
     }
 
     /// Sends `signal` to the guest's first process when the thread that

@@ -88,6 +88,8 @@ pub enum Step {
     /// Taking a file table of its own, a copy of the caller's open files
     /// that it needs.
     UnshareFiles,
+    /// Loading the guest's system call filter.
+    Seccomp,
 }
 
 impl Step {
@@ -126,6 +128,7 @@ impl Step {
             w::CREATE_NETWORK => Step::CreateNetwork,
             w::NEW_SESSION => Step::NewSession,
             w::UNSHARE_FILES => Step::UnshareFiles,
+            w::SECCOMP => Step::Seccomp,
             _ => return None,
         })
     }
@@ -166,6 +169,7 @@ impl fmt::Display for Step {
             Step::CreateNetwork => "creating",
             Step::NewSession => "starting a new session",
             Step::UnshareFiles => "taking a file table of its own",
+            Step::Seccomp => "loading the system call filter",
         };
         f.write_str(s)
     }

@@ -62,6 +62,7 @@ impl Guest {
             status = status.with_oom_killed(oom_kills > 0);
         }
         self.status = Some(status);
+        crate::launch::enter::forget_filters(self.running.pid);
         self.teardown(status)
     }
 

@@ -11,9 +11,10 @@
 //! pidfd, takes the guest's credentials and execs, following the same
 //! allocation-free path as a spawn.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use nix::sched::CloneFlags;
 
@@ -22,7 +23,7 @@ use crate::child;
 use crate::command::{Command, RenderedCommand};
 use crate::context::Namespaces;
 use crate::error::{Error, SpawnError};
-use crate::plan::{CapsPlan, ChildPlan, CredsPlan, ExecPlan, JoinPlan};
+use crate::plan::{BpfInsn, CapsPlan, ChildPlan, CredsPlan, ExecPlan, JoinPlan};
 use crate::process::GuestProcess;
 use crate::resources::Cgroups;
 use crate::sys::{dumpable::DumpableGuard, signals::BlockedSignals, stack::ChildStack};
@@ -35,6 +36,9 @@ pub(crate) struct EnterInfo {
     pub caps: CapsPlan,
     pub no_new_privs: bool,
     pub rlimits: Vec<(u32, libc::rlimit64)>,
+    /// The guest's system call filter, which entering processes get too.
+    /// Or why they are not known (entering is then refused).
+    pub seccomp: Result<Arc<Filters>, String>,
     /// The guest's namespaces that differ from the caller's, and its time
     /// namespace if it has its own, found on first use.
     namespaces: OnceLock<(Namespaces, Option<OwnedFd>)>,
@@ -46,8 +50,9 @@ impl EnterInfo {
         caps: CapsPlan,
         no_new_privs: bool,
         rlimits: Vec<(u32, libc::rlimit64)>,
+        seccomp: Result<Arc<Filters>, String>,
     ) -> Self {
-        EnterInfo { creds, caps, no_new_privs, rlimits, namespaces: OnceLock::new() }
+        EnterInfo { creds, caps, no_new_privs, rlimits, seccomp, namespaces: OnceLock::new() }
     }
 
     /// The namespaces of process `pid` (our guest's PID 1, pinned by
@@ -116,6 +121,32 @@ impl Drop for PidNsForChildren {
     }
 }
 
+/// A guest's system call filters, in the order they are loaded.
+pub(crate) type Filters = Vec<Vec<BpfInsn>>;
+
+/// The filters of the guests this process spawned, by their PID 1's pid,
+/// for `attach` of one of them: while the spawner's handle lives and has
+/// not reaped PID 1, the pid is that guest's (a zombie keeps its pid).
+fn spawned() -> std::sync::MutexGuard<'static, HashMap<libc::pid_t, Weak<Filters>>> {
+    static SPAWNED: OnceLock<Mutex<HashMap<libc::pid_t, Weak<Filters>>>> = OnceLock::new();
+    SPAWNED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Records the filters of the guest whose PID 1 is `pid`, just spawned.
+pub(crate) fn keep_filters(pid: libc::pid_t, filters: &Arc<Filters>) {
+    spawned().insert(pid, Arc::downgrade(filters));
+}
+
+/// Forgets them once PID 1 is reaped (its pid may be reused).
+pub(crate) fn forget_filters(pid: libc::pid_t) {
+    spawned().remove(&pid);
+}
+
+/// The filters of a guest this process spawned and has not reaped.
+pub(crate) fn spawned_filters(pid: libc::pid_t) -> Option<Arc<Filters>> {
+    spawned().get(&pid)?.upgrade()
+}
+
 /// Starts `cmd` inside the guest whose PID 1 is `pid` (pinned by `pidfd`).
 pub(crate) fn exec(
     guest: &str,
@@ -126,6 +157,10 @@ pub(crate) fn exec(
     cmd: &Command,
 ) -> Result<GuestProcess, Error> {
     let exited = || Error::Exited { guest: guest.to_string() };
+    let seccomp = info.seccomp.as_deref().cloned().map_err(|why| {
+        let unknown = std::io::Error::other(format!("its system call filter is not known ({why})"));
+        SpawnError::new(format!("entering guest {guest:?}"), unknown)
+    })?;
     let (ns, time_fd) = info.namespaces(pid, pidfd).map_err(|e| match e.raw_os_error() {
         Some(libc::ESRCH | libc::ENOENT) => exited(),
         _ => SpawnError::new(format!("reading the namespaces of guest {guest:?}"), e).into(),
@@ -174,6 +209,7 @@ pub(crate) fn exec(
         creds: info.creds.clone(),
         caps: info.caps,
         no_new_privs: info.no_new_privs,
+        seccomp,
         stdio: [raw(&stdin.child), raw(&stdout.child), raw(&stderr.child)],
         max_fd: max_fd(),
         exec: ExecPlan::new(program, search_path, argv, envp, None),

@@ -186,6 +186,12 @@ pub(crate) struct ChildPlan {
     pub creds: CredsPlan,
     pub caps: CapsPlan,
     pub no_new_privs: bool,
+    /// The system call filters to load before the exec, in order (the
+    /// guest's own; an attached guest's as read from it) (with
+    /// `no_new_privs`, after the capabilities; without, before them,
+    /// while the child still holds `CAP_SYS_ADMIN`, which loading a
+    /// filter then needs).
+    pub seccomp: Vec<Vec<BpfInsn>>,
     /// Fds to place on 0, 1, 2 (-1: leave the inherited one).
     pub stdio: [RawFd; 3],
     /// Upper bound for the close-on-exec sweep when `close_range` is
@@ -215,6 +221,49 @@ impl ChildPlan {
             .chain(join.into_iter().flatten())
             .max()
             .unwrap_or(-1)
+    }
+}
+
+/// One classic BPF instruction, laid out as the kernel's `struct
+/// sock_filter`: a seccomp program is a slice of them.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BpfInsn {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+
+/// The extended attribute of a guest's first group that holds its
+/// system call filter ([`BpfInsn::encode`]), for `attach`.
+pub(crate) const SECCOMP_NOTE: &std::ffi::CStr = c"trusted.vguest.seccomp";
+
+impl BpfInsn {
+    /// A program as bytes, 8 per instruction (little-endian fields), to
+    /// keep it where a later attacher finds it.
+    pub fn encode(program: &[BpfInsn]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 * program.len());
+        for i in program {
+            out.extend_from_slice(&i.code.to_le_bytes());
+            out.extend_from_slice(&[i.jt, i.jf]);
+            out.extend_from_slice(&i.k.to_le_bytes());
+        }
+        out
+    }
+
+    /// The program [`encode`](Self::encode) made, if `bytes` is one.
+    pub fn decode(bytes: &[u8]) -> Option<Vec<BpfInsn>> {
+        if bytes.is_empty() || bytes.len() % 8 != 0 {
+            return None;
+        }
+        let insn = |c: &[u8]| BpfInsn {
+            code: u16::from_le_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+        };
+        Some(bytes.chunks_exact(8).map(insn).collect())
     }
 }
 
@@ -305,6 +354,15 @@ mod tests {
         assert_eq!(c_decimal(-1), CString::from(c"-1"));
         assert_eq!(c_decimal(u64::MAX).to_str(), Ok("18446744073709551615"));
         assert_eq!(c_octal(0o1777), CString::from(c"1777"));
+    }
+
+    #[test]
+    fn bpf_programs_round_trip_as_bytes() {
+        let program =
+            [BpfInsn { code: 0x15, jt: 1, jf: 2, k: 0xC000_003E }, BpfInsn { code: 6, jt: 0, jf: 0, k: 0 }];
+        assert_eq!(BpfInsn::decode(&BpfInsn::encode(&program)).as_deref(), Some(&program[..]));
+        assert_eq!(BpfInsn::decode(&[1, 2, 3]), None);
+        assert_eq!(BpfInsn::decode(&[]), None);
     }
 
     #[test]

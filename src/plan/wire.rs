@@ -41,7 +41,8 @@ pub mod step {
     pub const SET_UID: u32 = 18;
     pub const SET_CAPS: u32 = 19;
     pub const RAISE_AMBIENT: u32 = 20;
-    // 21 was SET_SECUREBITS, 25 CLOSE_FDS, 31 SECCOMP: never produced.
+    // 21 was SET_SECUREBITS, 25 CLOSE_FDS, 31 an earlier SECCOMP: never
+    // produced.
     pub const NO_NEW_PRIVS: u32 = 22;
     pub const CHDIR: u32 = 23;
     pub const STDIO: u32 = 24;
@@ -54,6 +55,7 @@ pub mod step {
     pub const CREATE_NETWORK: u32 = 33;
     pub const NEW_SESSION: u32 = 34;
     pub const UNSHARE_FILES: u32 = 35;
+    pub const SECCOMP: u32 = 36;
 }
 
 /// Encodes a failure record.

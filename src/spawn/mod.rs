@@ -31,18 +31,19 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::command::RenderedCommand;
 use crate::context::{self, Namespaces};
 use crate::error::{Error, SpawnError};
 use crate::guest::{Guest, GuestParts};
-use crate::launch::enter::EnterInfo;
+use crate::launch::enter::{self, EnterInfo};
 use crate::launch::maker::Maker;
 use crate::launch::{
     self, CHILD_STACK, FdChannel, PAYLOAD_STACK, Spawned, StdioPair, Subjects, pipe, spawn_err, stdio_pair,
 };
 use crate::net::{self, NetLinks};
-use crate::plan::{ChildPlan, ExecPlan, LateCgroups, NetnsJoin};
+use crate::plan::{BpfInsn, ChildPlan, ExecPlan, LateCgroups, NetnsJoin};
 use crate::resources::{self, Cgroups};
 use crate::sys::{dumpable::DumpableGuard, memfd, signals::BlockedSignals, stack::ChildStack};
 
@@ -183,6 +184,7 @@ impl Spawn {
             creds: ctx.creds.clone(),
             caps: ctx.caps,
             no_new_privs: ctx.no_new_privs,
+            seccomp: ctx.seccomp.iter().cloned().collect(),
             stdio: [raw(stdio[0].child.as_ref()), raw(stdio[1].child.as_ref()), raw(stdio[2].child.as_ref())],
             max_fd: launch::max_fd(),
             exec: ExecPlan::new(program, search_path, argv, envp, init_fds),
@@ -309,10 +311,23 @@ impl Spawn {
         };
         let pidfd = launch::finish(child, err_r, &self.plan, &subjects)?;
         let plan = &self.plan;
-        let enter = EnterInfo::new(plan.creds.clone(), plan.caps, plan.no_new_privs, plan.rlimits.clone());
+        let filters = Arc::new(plan.seccomp.clone());
+        enter::keep_filters(pid, &filters);
+        let enter = EnterInfo::new(
+            plan.creds.clone(),
+            plan.caps,
+            plan.no_new_privs,
+            plan.rlimits.clone(),
+            Ok(filters),
+        );
         let [stdin, stdout, stderr] = std::mem::take(&mut self.stdio).map(|p| p.parent);
         let mut cgroups = self.cgroups.take();
         if let Some(groups) = cgroups.as_mut() {
+            if let Some(program) = plan.seccomp.first() {
+                // Without it, a later `attach` refuses to enter the guest
+                // rather than widen its filter.
+                let _ = groups.set_note(crate::plan::SECCOMP_NOTE, &BpfInsn::encode(program));
+            }
             groups.close_fds();
         }
         Ok(Guest::new(GuestParts {

@@ -13,6 +13,7 @@
 //! - [`dumpable`]: keeping the caller's dumpable flag across spawns.
 //! - [`fd`]: duplicating descriptors above the standard streams.
 //! - [`xattr`]: extended attributes marking the cgroups vguest created.
+//! - [`ptrace`]: reading another process's system call filters.
 
 pub(crate) mod atexit;
 pub(crate) mod call;
@@ -21,6 +22,7 @@ pub(crate) mod dumpable;
 pub(crate) mod fd;
 pub(crate) mod memfd;
 pub(crate) mod pidfd;
+pub(crate) mod ptrace;
 pub(crate) mod raw;
 pub(crate) mod signals;
 pub(crate) mod stack;

@@ -241,6 +241,7 @@ pub mod nr {
     pub const OPENAT2: usize = 437;
     pub const MOUNT_SETATTR: usize = 442;
     pub const FUTEX: usize = 202;
+    pub const SECCOMP: usize = 317;
 }
 
 /// System call numbers used by the spawn child and by the init image.
@@ -303,4 +304,5 @@ pub mod nr {
     pub const OPENAT2: usize = 437;
     pub const MOUNT_SETATTR: usize = 442;
     pub const FUTEX: usize = 98;
+    pub const SECCOMP: usize = 277;
 }

@@ -33,15 +33,32 @@ pub(crate) fn has(path: &Path, name: &CStr, value: &[u8]) -> bool {
     ret >= 0 && buf.get(..ret as usize) == Some(value)
 }
 
-/// `getxattr(2)`: the value of `name` on `path` (at most 64 bytes), or
-/// `None` if it has none.
+/// `getxattr(2)`: the value of `name` on `path`, or `None` if it has
+/// none.
 pub(crate) fn get(path: &Path, name: &CStr) -> Option<Vec<u8>> {
     let path = c_path(path).ok()?;
-    let mut buf = [0u8; 64];
-    // SAFETY: both strings are NUL-terminated; the buffer is live and
-    // its length is passed, so the kernel writes within it.
-    let ret = unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    (ret >= 0).then(|| buf[..ret as usize].to_vec())
+    // Owner marks fit the first try; a larger value is sized and read
+    // again (it may change in between: then ERANGE, and another round).
+    let mut buf = vec![0u8; 64];
+    for _ in 0..4 {
+        // SAFETY: both strings are NUL-terminated; the buffer is live and
+        // its length is passed, so the kernel writes within it.
+        let ret = unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if ret >= 0 {
+            buf.truncate(ret as usize);
+            return Some(buf);
+        }
+        if io::Error::last_os_error().raw_os_error() != Some(libc::ERANGE) {
+            return None;
+        }
+        // SAFETY: as above; a null buffer of size 0 asks for the size.
+        let size = unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
+        if size < 0 {
+            return None;
+        }
+        buf = vec![0u8; size as usize];
+    }
+    None
 }
 
 /// `listxattr(2)`: the names of the attributes on `path`.

@@ -10,6 +10,9 @@
 //! - a default guest makes device nodes ([`devices`]);
 //! - a caller killed during the spawn's handshake leaves a half-made guest
 //!   waiting forever ([`caller_death`]);
+//! - a default guest (or a process entering it, or a 32-bit program in
+//!   it) reaches kernel surfaces the default filter closes: a new user
+//!   namespace, the keyring, io_uring, perf, bpf, modules ([`seccomp`]);
 //! - and a check of the test setup: a run meant to refuse `clone3(2)`
 //!   really does (`tests/support/no_clone3.rs`; [`clone3`]).
 //!
@@ -29,5 +32,6 @@ mod caller_death;
 mod clone3;
 mod devices;
 mod memory;
+mod seccomp;
 mod support;
 mod terminal;

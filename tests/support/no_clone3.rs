@@ -55,7 +55,13 @@ const OFFSET_ARCH: u32 = 4;
 const AUDIT_ARCH: u32 = 0xc000_003e;
 #[cfg(target_arch = "aarch64")]
 const AUDIT_ARCH: u32 = 0xc000_00b7;
-/// `clone3` has the same number on x86_64 and aarch64.
+/// The 32-bit architecture the kernel runs beside the native one (i386;
+/// arm), whose programs the seccomp tests run.
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH_COMPAT: u32 = 0x4000_0003;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH_COMPAT: u32 = 0x4000_0028;
+/// `clone3` has the same number on x86_64, aarch64, i386 and arm.
 const NR_CLONE3: u32 = 435;
 
 fn stmt(code: u16, k: u32) -> SockFilter {
@@ -75,11 +81,12 @@ fn main() {
         eprintln!("usage: no-clone3 PROGRAM [ARGS...]");
         std::process::exit(2);
     }
-    // A call from another architecture (x32, i386) is killed rather than
-    // let through unchecked; this machine's tests make none.
+    // A call from another architecture than these two is killed rather
+    // than let through unchecked; this machine's tests make none.
     let filter = [
         stmt(LD_W_ABS, OFFSET_ARCH),
-        jump(AUDIT_ARCH, 1, 0),
+        jump(AUDIT_ARCH, 2, 0),
+        jump(AUDIT_ARCH_COMPAT, 1, 0),
         stmt(RET_K, SECCOMP_RET_KILL_PROCESS),
         stmt(LD_W_ABS, OFFSET_NR),
         jump(NR_CLONE3, 0, 1),

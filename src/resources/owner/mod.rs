@@ -107,6 +107,22 @@ impl Cgroups {
         self.groups.first().filter(|g| g.plan.v2).map(|g| g.raw_fd())
     }
 
+    /// Keeps `value` as `name` (a `trusted.` attribute, which only root of
+    /// the host's user namespace can write) on every group's directory,
+    /// for a process that attaches to the guest later.
+    pub(crate) fn set_note(&self, name: &std::ffi::CStr, value: &[u8]) -> io::Result<()> {
+        if self.groups.is_empty() {
+            return Err(io::Error::from_raw_os_error(libc::ENOENT));
+        }
+        self.groups.iter().try_for_each(|g| crate::sys::xattr::set(&g.dir, name, value))
+    }
+
+    /// What [`set_note`](Self::set_note) kept under `name`, on whichever
+    /// group it is (an adopted guest's groups come in `/proc`'s order).
+    pub(crate) fn note(&self, name: &std::ffi::CStr) -> Option<Vec<u8>> {
+        self.groups.iter().find_map(|g| crate::sys::xattr::get(&g.dir, name))
+    }
+
     /// The groups' directories, in join order.
     pub(crate) fn paths(&self) -> impl Iterator<Item = &Path> {
         self.groups.iter().map(|g| g.dir.as_path())

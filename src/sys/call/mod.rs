@@ -41,8 +41,8 @@ pub(crate) use self::mount::{
 };
 pub(crate) use self::process::{
     Ready, capset, default_signal, execve, exit, fexecve, futex_wait, futex_wake, has_ended, kill, prctl,
-    reap, set_sigmask, setdomainname, setgroups, sethostname, setns, setresgid, setresuid, setrlimit, setsid,
-    unshare, wait_readable,
+    reap, seccomp_filter, set_sigmask, setdomainname, setgroups, sethostname, setns, setresgid, setresuid,
+    setrlimit, setsid, unshare, wait_readable,
 };
 pub(crate) use self::socket::{ioctl, link_up, recv_with_fd, send_with_fd, socket};
 

@@ -45,6 +45,14 @@ pub(crate) fn futex_wait(
     sys(nr::FUTEX, word.as_ptr() as usize, op, expected as usize, ptr(timeout), 0, 0)
 }
 
+/// `seccomp(SECCOMP_SET_MODE_FILTER, 0, prog)`: installs the classic BPF
+/// program of `len` instructions at `filter` (laid out as `struct
+/// sock_filter`) for the calling thread.
+pub(crate) fn seccomp_filter(filter: *const libc::sock_filter, len: u16) -> SysResult {
+    let prog = libc::sock_fprog { len, filter: filter.cast_mut() };
+    sys(nr::SECCOMP, libc::SECCOMP_SET_MODE_FILTER as usize, 0, ptr(&prog), 0, 0, 0)
+}
+
 /// `setns(2)`; `fd` may be a namespace file or a pidfd.
 pub(crate) fn setns(fd: i32, nstype: i32) -> SysResult {
     sys(nr::SETNS, fd as usize, nstype as usize, 0, 0, 0, 0)
