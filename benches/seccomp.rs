@@ -7,7 +7,8 @@
 //!   `getppid` calls (a static x86_64 program, assembled here with `as`
 //!   and `ld`), filtered against unfiltered (goal: within 1.1x). The
 //!   kernel caches calls a filter always allows, so allowed calls do not
-//!   run the filter at all.
+//!   run the filter at all; a filter that allows everything shows what
+//!   remains, the kernel's slower entry path for any filtered task.
 //!
 //! After criterion's figures the sides run interleaved (see
 //! `interleave/mod.rs`) and the ratios are printed with verdicts.
@@ -73,14 +74,18 @@ fn seccomp(c: &mut Criterion) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-seccomp");
     let looped = if cfg!(target_arch = "x86_64") { getppid_loop(&dir) } else { None };
     let loop_guest = |s: Seccomp, exe: &Path| guest(s, root().bind_ro(exe, "/loop"), Command::new("/loop"));
-    let loops = looped
-        .as_ref()
-        .map(|exe| (loop_guest(Seccomp::default(), exe), loop_guest(Seccomp::unconfined(), exe)));
+    // A filter that allows everything shows what any filter costs a call
+    // (the kernel's slower entry path for a filtered task).
+    let allow_all = || Seccomp::with_default_action(vguest::SeccompAction::Allow);
+    let loops = looped.as_ref().map(|exe| {
+        let guest = |s| loop_guest(s, exe);
+        (guest(Seccomp::default()), guest(Seccomp::unconfined()), guest(allow_all()))
+    });
 
     let mut g = c.benchmark_group("seccomp");
     g.bench_function("spawn/default", |b| b.iter(|| run(&true_default)));
     g.bench_function("spawn/unconfined", |b| b.iter(|| run(&true_open)));
-    if let Some((filtered, open)) = &loops {
+    if let Some((filtered, open, _)) = &loops {
         g.sample_size(20);
         g.bench_function("getppid_loop/default", |b| b.iter(|| run(filtered)));
         g.bench_function("getppid_loop/unconfined", |b| b.iter(|| run(open)));
@@ -92,29 +97,28 @@ fn seccomp(c: &mut Criterion) {
     if interleave::rounds() == 0 {
         return;
     }
+    let true_any = guest(allow_all(), root(), Command::new("/bin/true"));
     let mut sides = vec![
         Side::new("spawn+wait /bin/true, unconfined", || whole(|| run(&true_open))),
         Side::new("spawn+wait /bin/true, default filter", || whole(|| run(&true_default))),
+        Side::new("spawn+wait /bin/true, allow-all filter", || whole(|| run(&true_any))),
     ];
-    if let Some((filtered, open)) = &loops {
+    if let Some((filtered, open, any)) = &loops {
         sides.push(Side::new("1,000,000 getppid, unconfined", || whole(|| run(open))));
         sides.push(Side::new("1,000,000 getppid, default filter", || whole(|| run(filtered))));
+        sides.push(Side::new("1,000,000 getppid, allow-all filter", || whole(|| run(any))));
     }
     let r = interleave::measure(&mut sides);
     interleave::print_sides("seccomp", &r, false);
-    let mut ratios = vec![Ratio {
-        what: "issue 14: spawn, default filter / unconfined",
-        num: 1,
-        den: 0,
-        goal: Some(1.03),
-    }];
+    let ratio = |what, num, den, goal| Ratio { what, num, den, goal };
+    let mut ratios = vec![
+        ratio("issue 14: spawn, default filter / unconfined", 1, 0, Some(1.03)),
+        ratio("  spawn, allow-all filter / unconfined", 2, 0, None),
+    ];
     if loops.is_some() {
-        ratios.push(Ratio {
-            what: "issue 14: getppid loop, default filter / unconfined",
-            num: 3,
-            den: 2,
-            goal: Some(1.1),
-        });
+        ratios.push(ratio("issue 14: getppid loop, default filter / unconfined", 4, 3, Some(1.1)));
+        ratios.push(ratio("  getppid loop, allow-all filter / unconfined", 5, 3, None));
+        ratios.push(ratio("  getppid loop, default filter / allow-all filter", 4, 5, None));
     }
     interleave::print_ratios(&r, &ratios);
     let _ = std::fs::remove_dir_all(&dir);

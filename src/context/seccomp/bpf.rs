@@ -188,6 +188,46 @@ fn guarded(nr: u32, body: Vec<Insn>) -> Vec<Insn> {
     out
 }
 
+/// Calls with rules, at most this many, are tested one after another;
+/// more are split in two by number (a binary search). The kernel runs a
+/// filter once per call number and architecture when it is loaded, to
+/// find the calls it always allows (and then skips the filter for them):
+/// the search keeps that, and each filtered call, short.
+const LINEAR: usize = 4;
+
+/// Tests for the numbers of `items` (sorted), each entering its body;
+/// any other number returns `default`. Entered with the number in the
+/// accumulator.
+fn dispatch(items: &[(u32, Vec<Insn>)], default: Action) -> Vec<Insn> {
+    if items.len() <= LINEAR {
+        let mut out = Vec::new();
+        for (nr, body) in items {
+            out.extend(guarded(*nr, body.clone()));
+        }
+        out.push(ret(default));
+        return out;
+    }
+    let (low, high) = items.split_at(items.len() / 2);
+    let (low, high) = (dispatch(low, default), dispatch(high, default));
+    let pivot = high_first(items);
+    let mut out = Vec::with_capacity(low.len() + high.len() + 2);
+    match u8::try_from(low.len()) {
+        Ok(skip) => out.push(jump(JGE_K, pivot, skip, 0)),
+        Err(_) => {
+            out.push(jump(JGE_K, pivot, 0, 1));
+            out.push(stmt(JA, low.len() as u32));
+        }
+    }
+    out.extend(low);
+    out.extend(high);
+    out
+}
+
+/// The first number of the upper half [`dispatch`] splits `items` into.
+fn high_first(items: &[(u32, Vec<Insn>)]) -> u32 {
+    items[items.len() / 2].0
+}
+
 /// A section's body: entered with anything in the accumulator; ends by
 /// returning.
 fn section_body(section: &Section, default: Action) -> Vec<Insn> {
@@ -196,25 +236,29 @@ fn section_body(section: &Section, default: Action) -> Vec<Insn> {
         out.push(jump(JGE_K, from, 0, 1));
         out.push(ret(action));
     }
-    // Rules for one number stay together, in their order; numbers in the
-    // order of their first rule.
-    let mut order: Vec<u32> = Vec::new();
-    for r in &section.rules {
-        if !order.contains(&r.nr) {
-            order.push(r.nr);
-        }
-    }
-    for nr in order {
-        let mut body = Vec::new();
-        for r in section.rules.iter().filter(|r| r.nr == nr) {
-            body.extend(rule(&r.args, r.action));
-        }
-        // The comparisons load argument words: reload the number for the
-        // next test.
-        body.push(stmt(LD_W_ABS, NR));
-        out.extend(guarded(nr, body));
-    }
-    out.push(ret(default));
+    // Each number's rules stay together, in their order.
+    let mut numbers: Vec<u32> = section.rules.iter().map(|r| r.nr).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let items: Vec<(u32, Vec<Insn>)> = numbers
+        .into_iter()
+        .map(|nr| {
+            let mut body = Vec::new();
+            for r in section.rules.iter().filter(|r| r.nr == nr) {
+                body.extend(rule(&r.args, r.action));
+                if r.args.is_empty() {
+                    // It always decides: later rules are unreachable, and
+                    // nothing falls through.
+                    return (nr, body);
+                }
+            }
+            // The comparisons load argument words: reload the number for
+            // whatever follows.
+            body.push(stmt(LD_W_ABS, NR));
+            (nr, body)
+        })
+        .collect();
+    out.extend(dispatch(&items, default));
     out
 }
 

@@ -19,6 +19,8 @@ mod arch;
 mod bpf;
 mod profile;
 
+use std::sync::Mutex;
+
 use super::{CapSet, ContextError};
 use crate::plan::BpfInsn;
 
@@ -285,12 +287,31 @@ impl Seccomp {
     }
 
     /// Compiles the filter for a guest whose bounding set is `caps`, in
-    /// a PID namespace of its own or not; `None` when unconfined.
+    /// a PID namespace of its own or not; `None` when unconfined. A
+    /// process spawns many guests alike: the last few programs are kept.
     pub(crate) fn compile(
         &self,
         caps: CapSet,
         own_pid_ns: bool,
     ) -> Result<Option<Vec<BpfInsn>>, ContextError> {
+        type Compiled = (Seccomp, CapSet, bool, Option<Vec<BpfInsn>>);
+        static KEPT: Mutex<Vec<Compiled>> = Mutex::new(Vec::new());
+        const KEEP: usize = 8;
+        let lock = || KEPT.lock().unwrap_or_else(|e| e.into_inner());
+        let same = |(s, c, p, _): &&Compiled| s == self && *c == caps && *p == own_pid_ns;
+        if let Some((.., program)) = lock().iter().find(same) {
+            return Ok(program.clone());
+        }
+        let program = self.compile_anew(caps, own_pid_ns)?;
+        let mut kept = lock();
+        if kept.len() >= KEEP {
+            kept.remove(0);
+        }
+        kept.push((self.clone(), caps, own_pid_ns, program.clone()));
+        Ok(program)
+    }
+
+    fn compile_anew(&self, caps: CapSet, own_pid_ns: bool) -> Result<Option<Vec<BpfInsn>>, ContextError> {
         let (default, base_rules, newer) = match &self.base {
             Base::Unconfined => return Ok(None),
             Base::Only(action) => (*action, Vec::new(), None),
