@@ -347,6 +347,15 @@ impl Guest {
     /// [`detach`](Self::detach) or [`id`](Self::id) returned it), to
     /// enter a guest that another process spawned.
     ///
+    /// Processes started through it get the guest's system call filters:
+    /// this process's own record of them if it spawned the guest, else
+    /// those of the guest's PID 1, read with `ptrace` (which stops that
+    /// process for a moment, and needs `CAP_SYS_ADMIN`), else the guest's
+    /// own filter its spawner kept on its cgroups. Should none of these
+    /// work (another process traces PID 1, and the guest has no groups),
+    /// [`AttachedGuest::exec`] refuses rather than widen what the guest
+    /// can do.
+    ///
     /// ```no_run
     /// let guest = vguest::Guest::attach(4242)?;
     /// let status = guest.exec(vguest::Command::new("/bin/true"))?.wait()?;

@@ -134,7 +134,13 @@ fn spawned() -> std::sync::MutexGuard<'static, HashMap<libc::pid_t, Weak<Filters
 
 /// Records the filters of the guest whose PID 1 is `pid`, just spawned.
 pub(crate) fn keep_filters(pid: libc::pid_t, filters: &Arc<Filters>) {
-    spawned().insert(pid, Arc::downgrade(filters));
+    let mut spawned = spawned();
+    // Handles dropped without reaping (`kill_on_drop(false)`) leave dead
+    // entries: cleared now and then, at a cost spread over the spawns.
+    if spawned.len() >= 64 && spawned.len().is_power_of_two() {
+        spawned.retain(|_, kept| kept.strong_count() > 0);
+    }
+    spawned.insert(pid, Arc::downgrade(filters));
 }
 
 /// Forgets them once PID 1 is reaped (its pid may be reused).
