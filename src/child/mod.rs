@@ -75,7 +75,9 @@ impl<T> At<T> for Result<T, Errno> {
 ///
 /// A child that shares our memory starts sharing our file table too, and
 /// copies only the part of it that it uses (`SharedFiles`); this returns
-/// once it has, so the caller may close its ends at once. The caller must block every signal around this call (so the child
+/// once it has, so the caller may close its ends at once.
+///
+/// The caller must block every signal around this call (so the child
 /// never runs a handler of the parent's), keep `plan` alive and unchanged
 /// until the child has exec'd or been reaped, and keep `stack` mapped as
 /// long.
