@@ -10,8 +10,8 @@ use std::time::Duration;
 use crate::command::Command;
 use crate::context::last_cap;
 use crate::error::Error;
-use crate::launch::enter::{self, EnterInfo};
-use crate::plan::{BpfInsn, CapsPlan, CredsPlan, SECCOMP_NOTE};
+use crate::launch::enter::EnterInfo;
+use crate::plan::{CapsPlan, CredsPlan};
 use crate::process::GuestProcess;
 use crate::resources::{Cgroups, Stats};
 use crate::running::{Running, login_shell};
@@ -79,28 +79,6 @@ fn to_inside(map: &str, id: u32) -> Option<u32> {
     })
 }
 
-/// The system call filters of a guest's PID 1, `pid` (one that this
-/// process did not spawn), to give processes entering it: read from the
-/// process itself (`ptrace`, which stops it a
-/// moment), or else the guest's own that its spawner kept on its groups;
-/// `Err` (why) when neither works, so that entering is refused rather
-/// than widening what the guest can do.
-fn filters_of(pid: libc::pid_t, cgroups: Option<&Cgroups>) -> Result<Vec<Vec<BpfInsn>>, String> {
-    let read = crate::sys::ptrace::seccomp_filters(pid, std::time::Duration::from_secs(2));
-    let why = match read {
-        Ok(filters) if !filters.is_empty() => {
-            let insn = |i: &libc::sock_filter| BpfInsn { code: i.code, jt: i.jt, jf: i.jf, k: i.k };
-            return Ok(filters.iter().map(|f| f.iter().map(insn).collect()).collect());
-        }
-        Ok(_) => "the process has none, though its status says filtered".to_string(),
-        Err(e) => format!("reading them from process {pid}: {e}"),
-    };
-    match cgroups.and_then(|g| g.note(SECCOMP_NOTE)).as_deref().and_then(BpfInsn::decode) {
-        Some(program) => Ok(vec![program]),
-        None => Err(format!("{why}; none kept on its groups (trusted.vguest.seccomp)")),
-    }
-}
-
 impl AttachedGuest {
     pub(crate) fn attach(pid: u32) -> Result<AttachedGuest, Error> {
         let err = attach_err(pid);
@@ -136,16 +114,13 @@ impl AttachedGuest {
             ambient: mask(&status, "CapAmb"),
         };
         let no_new_privs = numbers(&status, "NoNewPrivs").first() == Some(&1);
-        // A filtered guest (seccomp mode 2) is entered with the filter its
-        // spawner kept on its groups, or not at all.
-        let seccomp = match numbers(&status, "Seccomp").first() {
-            Some(&2) => match enter::spawned_filters(raw) {
-                Some(ours) => Ok(ours),
-                None => filters_of(raw, cgroups.as_ref()).map(Arc::new),
-            },
-            _ => Ok(Arc::default()),
+        // A filtered guest (seccomp mode 2) has its filters found at the
+        // first entry; an unfiltered one has none.
+        let filters = match numbers(&status, "Seccomp").first() {
+            Some(&2) => None,
+            _ => Some(Arc::default()),
         };
-        let enter = EnterInfo::new(creds, caps, no_new_privs, rlimits, seccomp);
+        let enter = EnterInfo::new(creds, caps, no_new_privs, rlimits, filters);
         Ok(AttachedGuest {
             running: Running {
                 name: format!("pid {pid}"),

@@ -349,8 +349,9 @@ impl Guest {
     ///
     /// Processes started through it get the guest's system call filters:
     /// this process's own record of them if it spawned the guest, else
-    /// those of the guest's PID 1, read with `ptrace` (which stops that
-    /// process for a moment, and needs `CAP_SYS_ADMIN`), else the guest's
+    /// those of the guest's PID 1, read with `ptrace` at the first entry
+    /// (which stops that process for a moment, and needs `CAP_SYS_ADMIN`),
+    /// else the guest's
     /// own filter its spawner kept on its cgroups. Should none of these
     /// work (another process traces PID 1, and the guest has no groups),
     /// [`AttachedGuest::exec`] refuses rather than widen what the guest

@@ -23,7 +23,7 @@ use crate::child;
 use crate::command::{Command, RenderedCommand};
 use crate::context::Namespaces;
 use crate::error::{Error, SpawnError};
-use crate::plan::{BpfInsn, CapsPlan, ChildPlan, CredsPlan, ExecPlan, JoinPlan};
+use crate::plan::{BpfInsn, CapsPlan, ChildPlan, CredsPlan, ExecPlan, Filters, JoinPlan, SECCOMP_NOTE};
 use crate::process::GuestProcess;
 use crate::resources::Cgroups;
 use crate::sys::{dumpable::DumpableGuard, signals::BlockedSignals, stack::ChildStack};
@@ -36,9 +36,9 @@ pub(crate) struct EnterInfo {
     pub caps: CapsPlan,
     pub no_new_privs: bool,
     pub rlimits: Vec<(u32, libc::rlimit64)>,
-    /// The guest's system call filter, which entering processes get too.
-    /// Or why they are not known (entering is then refused).
-    pub seccomp: Result<Arc<Filters>, String>,
+    /// The guest's system call filters, which entering processes get too:
+    /// known from the spawn, else found on first use ([`Self::filters`]).
+    filters: OnceLock<Arc<Filters>>,
     /// The guest's namespaces that differ from the caller's, and its time
     /// namespace if it has its own, found on first use.
     namespaces: OnceLock<(Namespaces, Option<OwnedFd>)>,
@@ -50,9 +50,31 @@ impl EnterInfo {
         caps: CapsPlan,
         no_new_privs: bool,
         rlimits: Vec<(u32, libc::rlimit64)>,
-        seccomp: Result<Arc<Filters>, String>,
+        filters: Option<Arc<Filters>>,
     ) -> Self {
-        EnterInfo { creds, caps, no_new_privs, rlimits, seccomp, namespaces: OnceLock::new() }
+        let known = OnceLock::new();
+        if let Some(filters) = filters {
+            let _ = known.set(filters);
+        }
+        EnterInfo { creds, caps, no_new_privs, rlimits, filters: known, namespaces: OnceLock::new() }
+    }
+
+    /// The filters of the guest whose PID 1 is `pid`: known since its
+    /// spawn; else, for an attached guest, those this process recorded if
+    /// it spawned it, else those read from PID 1 itself (`ptrace`, which
+    /// stops it a moment: done at the first entry, not at attach), else
+    /// the guest's own that its spawner kept on its groups. `Err` (why)
+    /// when none of these works, so that entering is refused rather than
+    /// widening what the guest can do.
+    fn filters(&self, pid: libc::pid_t, cgroups: Option<&Cgroups>) -> Result<Arc<Filters>, String> {
+        if let Some(known) = self.filters.get() {
+            return Ok(known.clone());
+        }
+        let found = match spawned_filters(pid) {
+            Some(ours) => ours,
+            None => Arc::new(filters_of(pid, cgroups)?),
+        };
+        Ok(self.filters.get_or_init(|| found).clone())
     }
 
     /// The namespaces of process `pid` (our guest's PID 1, pinned by
@@ -121,8 +143,23 @@ impl Drop for PidNsForChildren {
     }
 }
 
-/// A guest's system call filters, in the order they are loaded.
-pub(crate) type Filters = Vec<Vec<BpfInsn>>;
+/// What [`EnterInfo::filters`] reads from a PID 1 this process did not
+/// spawn, or from its groups.
+fn filters_of(pid: libc::pid_t, cgroups: Option<&Cgroups>) -> Result<Filters, String> {
+    let read = crate::sys::ptrace::seccomp_filters(pid, std::time::Duration::from_secs(2));
+    let why = match read {
+        Ok(filters) if !filters.is_empty() => {
+            let insn = |i: &libc::sock_filter| BpfInsn { code: i.code, jt: i.jt, jf: i.jf, k: i.k };
+            return Ok(filters.iter().map(|f| f.iter().map(insn).collect()).collect());
+        }
+        Ok(_) => "the process has none, though its status says filtered".to_string(),
+        Err(e) => format!("reading them from process {pid}: {e}"),
+    };
+    match cgroups.and_then(|g| g.note(SECCOMP_NOTE)).as_deref().and_then(BpfInsn::decode) {
+        Some(program) => Ok(vec![program]),
+        None => Err(format!("{why}; none kept on its groups (trusted.vguest.seccomp)")),
+    }
+}
 
 /// The filters of the guests this process spawned, by their PID 1's pid,
 /// for `attach` of one of them: while the spawner's handle lives and has
@@ -149,7 +186,7 @@ pub(crate) fn forget_filters(pid: libc::pid_t) {
 }
 
 /// The filters of a guest this process spawned and has not reaped.
-pub(crate) fn spawned_filters(pid: libc::pid_t) -> Option<Arc<Filters>> {
+fn spawned_filters(pid: libc::pid_t) -> Option<Arc<Filters>> {
     spawned().get(&pid)?.upgrade()
 }
 
@@ -163,7 +200,7 @@ pub(crate) fn exec(
     cmd: &Command,
 ) -> Result<GuestProcess, Error> {
     let exited = || Error::Exited { guest: guest.to_string() };
-    let seccomp = info.seccomp.as_deref().cloned().map_err(|why| {
+    let seccomp = info.filters(pid, cgroups).map_err(|why| {
         let unknown = std::io::Error::other(format!("its system call filter is not known ({why})"));
         SpawnError::new(format!("entering guest {guest:?}"), unknown)
     })?;

@@ -23,6 +23,7 @@ use std::cell::Cell;
 use std::ffi::{CString, c_char};
 use std::num::NonZeroU8;
 use std::os::fd::RawFd;
+use std::sync::Arc;
 
 use crate::sys::stack::ChildStack;
 
@@ -191,7 +192,7 @@ pub(crate) struct ChildPlan {
     /// `no_new_privs`, after the capabilities; without, before them,
     /// while the child still holds `CAP_SYS_ADMIN`, which loading a
     /// filter then needs).
-    pub seccomp: Vec<Vec<BpfInsn>>,
+    pub seccomp: Arc<Filters>,
     /// Fds to place on 0, 1, 2 (-1: leave the inherited one).
     pub stdio: [RawFd; 3],
     /// Upper bound for the close-on-exec sweep when `close_range` is
@@ -234,6 +235,11 @@ pub(crate) struct BpfInsn {
     pub jf: u8,
     pub k: u32,
 }
+
+/// A guest's system call filters, in the order they are loaded: its own
+/// (one), or an attached guest's as read from its PID 1. Shared, not
+/// copied, by every spawn or entry that loads them.
+pub(crate) type Filters = Vec<Vec<BpfInsn>>;
 
 /// The extended attribute of a guest's first group that holds its
 /// system call filter ([`BpfInsn::encode`]), for `attach`.

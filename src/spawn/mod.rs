@@ -184,7 +184,7 @@ impl Spawn {
             creds: ctx.creds.clone(),
             caps: ctx.caps,
             no_new_privs: ctx.no_new_privs,
-            seccomp: ctx.seccomp.iter().cloned().collect(),
+            seccomp: Arc::new(ctx.seccomp.iter().cloned().collect()),
             stdio: [raw(stdio[0].child.as_ref()), raw(stdio[1].child.as_ref()), raw(stdio[2].child.as_ref())],
             max_fd: launch::max_fd(),
             exec: ExecPlan::new(program, search_path, argv, envp, init_fds),
@@ -284,16 +284,21 @@ impl Spawn {
         Ok(())
     }
 
+    /// What a failed step's error names: the program, the groups, the
+    /// network.
+    fn subjects<'a>(&'a self, r: &'a Rendered<'_>) -> Subjects<'a> {
+        Subjects {
+            program: r.program,
+            cgroups: self.cgroups.as_ref(),
+            network: r.net.as_ref().map_or("", |n| n.join_label.as_str()),
+        }
+    }
+
     /// The child's own failure report, if it has written one: a child
     /// writes it before it starts to exit, so before its namespaces go,
     /// which is what the parent may have tripped over.
     fn child_failure(&self, r: &Rendered<'_>) -> Option<Error> {
-        let subjects = Subjects {
-            program: r.program,
-            cgroups: self.cgroups.as_ref(),
-            network: r.net.as_ref().map_or("", |n| n.join_label.as_str()),
-        };
-        launch::reported_failure(self.err_r.as_ref()?, &self.plan, &subjects)
+        launch::reported_failure(self.err_r.as_ref()?, &self.plan, &self.subjects(r))
     }
 
     /// Phase 5: waits for the exec and hands what the guest keeps to its
@@ -304,21 +309,16 @@ impl Spawn {
         let pid = child.pid;
         let err_r =
             self.err_r.take().ok_or_else(|| SpawnError::new("reading the error pipe", already("read")))?;
-        let subjects = Subjects {
-            program: r.program,
-            cgroups: self.cgroups.as_ref(),
-            network: r.net.as_ref().map_or("", |n| n.join_label.as_str()),
-        };
-        let pidfd = launch::finish(child, err_r, &self.plan, &subjects)?;
+        let pidfd = launch::finish(child, err_r, &self.plan, &self.subjects(&r))?;
         let plan = &self.plan;
-        let filters = Arc::new(plan.seccomp.clone());
+        let filters = plan.seccomp.clone();
         enter::keep_filters(pid, &filters);
         let enter = EnterInfo::new(
             plan.creds.clone(),
             plan.caps,
             plan.no_new_privs,
             plan.rlimits.clone(),
-            Ok(filters),
+            Some(filters),
         );
         let [stdin, stdout, stderr] = std::mem::take(&mut self.stdio).map(|p| p.parent);
         let mut cgroups = self.cgroups.take();

@@ -233,6 +233,78 @@ fn finish_process(p: vguest::GuestProcess) -> (vguest::ExitStatus, String, ()) {
     (out.status, String::from_utf8_lossy(&out.stdout).into_owned(), ())
 }
 
+/// Another process than the spawner: attaches to the guest whose PID 1
+/// is `VGUEST_SECURITY_PID` and execs the prober into it, passing on its
+/// report (`CALLS ...`).
+#[test]
+#[ignore = "a role of the seccomp tests"]
+fn role_seccomp_attacher() {
+    if !crate::common::role::is("seccomp_attacher") {
+        return;
+    }
+    let pid: u32 = crate::support::env("VGUEST_SECURITY_PID").parse().unwrap();
+    let attached = Guest::attach(pid).unwrap();
+    match attached.exec(prober()) {
+        Ok(process) => {
+            let (status, out, _) = finish_process(process);
+            say(format!("ATTACHED status={}", status.code().unwrap_or(-1)));
+            print!("{out}");
+        }
+        Err(e) => say(format!("REFUSED {e:?}")),
+    }
+}
+
+/// Whether this process runs under a seccomp filter of its own (as under
+/// `tests/support/no_clone3.rs`, or in a container): the kernel then
+/// refuses it other processes' filters (`PTRACE_SECCOMP_GET_FILTER`,
+/// `EACCES`).
+fn filtered_here() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    crate::common::status_field(&status, "Seccomp") == Some("2")
+}
+
+#[test]
+fn another_process_attaching_gets_the_guests_filter() {
+    if !root_or_skip("seccomp attach") {
+        return;
+    }
+    let _x = exclusive();
+    let before = warm_state();
+    // With groups and without: the filters come from PID 1 (ptrace), the
+    // spawner's record of them being this process's only; a caller that
+    // is filtered itself may not read them, and falls back on the copy
+    // kept on the guest's groups.
+    for resources in [None, Some(vguest::Resources::new().pids_max(16))] {
+        let mut builder = Guest::builder("sec-seccomp-attach")
+            .filesystem(role_filesystem())
+            .command(vguest::Command::new("/bin/sleep").arg("600"));
+        if let Some(r) = resources.clone() {
+            builder = builder.resources(r);
+        }
+        let mut guest = builder.spawn().unwrap();
+        let other = crate::common::role::host_in(module_path!(), "seccomp_attacher")
+            .env("VGUEST_SECURITY_PID", guest.id().to_string())
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&other.stdout).into_owned();
+        let err = String::from_utf8_lossy(&other.stderr).into_owned();
+        if resources.is_none() && filtered_here() {
+            // Nowhere to find the filters: entering is refused, never
+            // done without them.
+            let refused = tagged_line(&out, "REFUSED").unwrap_or_else(|| panic!("not refused: {out} {err}"));
+            assert!(refused.contains("system call filter is not known"), "{refused}");
+        } else {
+            assert_eq!(tagged_line(&out, "ATTACHED"), Some("status=0"), "groups {resources:?}: {out} {err}");
+            assert_denied(&results(&out), "another process's AttachedGuest::exec");
+        }
+        // PID 1 was stopped a moment and let go: it still runs.
+        assert_eq!(guest.try_wait().unwrap(), None, "the guest's PID 1 ended after the attach");
+        guest.kill().unwrap();
+        guest.wait().unwrap();
+    }
+    before.assert_unchanged("seccomp attach");
+}
+
 #[test]
 fn unconfined_guest_reaches_them_which_is_what_the_filter_stops() {
     if !root_or_skip("seccomp unconfined") {

@@ -209,7 +209,8 @@ fn dispatch(items: &[(u32, Vec<Insn>)], default: Action) -> Vec<Insn> {
     }
     let (low, high) = items.split_at(items.len() / 2);
     let (low, high) = (dispatch(low, default), dispatch(high, default));
-    let pivot = high_first(items);
+    // The upper half starts at this number.
+    let pivot = items[items.len() / 2].0;
     let mut out = Vec::with_capacity(low.len() + high.len() + 2);
     match u8::try_from(low.len()) {
         Ok(skip) => out.push(jump(JGE_K, pivot, skip, 0)),
@@ -221,11 +222,6 @@ fn dispatch(items: &[(u32, Vec<Insn>)], default: Action) -> Vec<Insn> {
     out.extend(low);
     out.extend(high);
     out
-}
-
-/// The first number of the upper half [`dispatch`] splits `items` into.
-fn high_first(items: &[(u32, Vec<Insn>)]) -> u32 {
-    items[items.len() / 2].0
 }
 
 /// A section's body: entered with anything in the accumulator; ends by

@@ -108,13 +108,13 @@ impl Cgroups {
     }
 
     /// Keeps `value` as `name` (a `trusted.` attribute, which only root of
-    /// the host's user namespace can write) on every group's directory,
-    /// for a process that attaches to the guest later.
+    /// the host's user namespace can write) on the first group's
+    /// directory, for a process that attaches to the guest later.
     pub(crate) fn set_note(&self, name: &std::ffi::CStr, value: &[u8]) -> io::Result<()> {
-        if self.groups.is_empty() {
+        let Some(g) = self.groups.first() else {
             return Err(io::Error::from_raw_os_error(libc::ENOENT));
-        }
-        self.groups.iter().try_for_each(|g| crate::sys::xattr::set(&g.dir, name, value))
+        };
+        crate::sys::xattr::set(&g.dir, name, value)
     }
 
     /// What [`set_note`](Self::set_note) kept under `name`, on whichever
