@@ -296,9 +296,13 @@ impl Spawn {
 
     /// The child's own failure report, if it has written one: a child
     /// writes it before it starts to exit, so before its namespaces go,
-    /// which is what the parent may have tripped over.
+    /// which is what the parent may have tripped over. A report of `EPIPE`
+    /// says the opposite: the child's sender (this process, or the maker
+    /// beside it) gave up first, without a word (`child/run.rs`,
+    /// `child/netns.rs`), so the parent's own error is the cause.
     fn child_failure(&self, r: &Rendered<'_>) -> Option<Error> {
         launch::reported_failure(self.err_r.as_ref()?, &self.plan, &self.subjects(r))
+            .filter(|e| e.raw_os_error() != Some(libc::EPIPE))
     }
 
     /// Phase 5: waits for the exec and hands what the guest keeps to its
