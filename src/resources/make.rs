@@ -46,11 +46,18 @@ pub(super) fn is_marked(dir: &Path) -> bool {
     xattr::has(dir, MARK, MARK_VALUE) || MARKED.lock().unwrap_or_else(|e| e.into_inner()).contains(dir)
 }
 
+/// Whether `dir` carries the attribute vguest puts on the groups it makes
+/// (what [`is_marked`] also remembers where the attribute could not be
+/// set); takes no lock.
+pub(super) fn made_by_vguest(dir: &Path) -> bool {
+    xattr::has(dir, MARK, MARK_VALUE)
+}
+
 /// [`is_marked`] for the exit handler, which never waits for a lock
 /// (another thread may hold it, or have held it when a `fork(2)` copied
 /// this process): `None` when it could not tell.
 fn is_marked_at_exit(dir: &Path) -> Option<bool> {
-    if xattr::has(dir, MARK, MARK_VALUE) {
+    if made_by_vguest(dir) {
         return Some(true);
     }
     MARKED.try_lock().ok().map(|marked| marked.contains(dir))

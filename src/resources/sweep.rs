@@ -28,7 +28,8 @@ use std::ffi::CString;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, Once, OnceLock};
 
 use super::error::ResourceError;
 use super::group::{kill_group, remove_tree};
@@ -78,16 +79,19 @@ pub(crate) fn mark_group(dir: &Path, detached: bool) {
     let _ = xattr::set(dir, GROUP_MARK, value.as_bytes());
 }
 
+/// The parents this process recorded itself on, with their inodes.
+static REGISTERED: Mutex<Vec<(PathBuf, u64)>> = Mutex::new(Vec::new());
+
 /// Records this process as an owner of groups beneath `parent` (once per
 /// parent and process; again if the parent was removed and made anew,
 /// which a failed spawn or `remove_empty_parents` may do, and which takes
-/// the records with it).
+/// the records with it). At its exit the process takes its records back
+/// where none of its groups remain ([`unregister_at_exit`]).
 pub(crate) fn register(parent: &Path) {
-    static DONE: Mutex<Vec<(PathBuf, u64)>> = Mutex::new(Vec::new());
     let Ok(ino) = fs::metadata(parent).map(|m| m.ino()) else {
         return;
     };
-    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    let mut done = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
     if done.iter().any(|(d, i)| d == parent && *i == ino) {
         return;
     }
@@ -95,6 +99,42 @@ pub(crate) fn register(parent: &Path) {
         if xattr::set(parent, &name, b"1").is_ok() {
             done.retain(|(d, _)| d != parent);
             done.push((parent.to_path_buf(), ino));
+            AT_EXIT.call_once(|| {
+                OWNER.store(std::process::id(), Ordering::Relaxed);
+                crate::sys::atexit::register(unregister_at_exit);
+            });
+        }
+    }
+}
+
+static AT_EXIT: Once = Once::new();
+/// The process that registered the exit handler (a child forked without
+/// exec inherits the handler, and must not take its parent's records).
+static OWNER: AtomicU32 = AtomicU32::new(0);
+
+/// At a normal exit: removes this process's record from each parent it
+/// registered on where no group of its own remains beneath (groups it
+/// leaves behind keep the record, for the next sweep to find them), and
+/// then the parent too if nothing else is recorded on it or beneath it.
+/// A lock held by another thread is not waited for.
+extern "C" fn unregister_at_exit() {
+    if OWNER.load(Ordering::Relaxed) != std::process::id() {
+        return;
+    }
+    let Ok(done) = REGISTERED.try_lock() else {
+        return;
+    };
+    let Ok(name) = CString::new(format!("{PARENT_PREFIX}{}", me())) else {
+        return;
+    };
+    for (parent, _) in done.iter() {
+        let ours = fs::read_dir(parent)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| xattr::get(&e.path(), GROUP_MARK).is_some_and(|mark| mark == me().as_bytes()));
+        if !ours && xattr::remove(parent, &name).is_ok() {
+            remove_abandoned(parent);
         }
     }
 }
@@ -138,6 +178,7 @@ fn sweep_parent(parent: &Path, thorough: bool, swept: &mut Swept) {
     let Ok(names) = xattr::list(parent) else {
         return;
     };
+    let mut dropped = false;
     for name in names {
         let Some(owner) = name.to_str().ok().and_then(|n| n.strip_prefix(PARENT_PREFIX)) else {
             continue;
@@ -168,9 +209,12 @@ fn sweep_parent(parent: &Path, thorough: bool, swept: &mut Swept) {
         }
         // The record goes only with the last of the owner's groups, so
         // that a group whose removal failed is found again.
-        if failed == 0 {
-            let _ = xattr::remove(parent, &name);
+        if failed == 0 && xattr::remove(parent, &name).is_ok() {
+            dropped = true;
         }
+    }
+    if dropped {
+        remove_abandoned(parent);
     }
     if thorough {
         let entries = fs::read_dir(parent).into_iter().flatten().flatten();
@@ -190,6 +234,23 @@ fn sweep_parent(parent: &Path, thorough: bool, swept: &mut Swept) {
                 None => {}
             }
         }
+    }
+}
+
+/// Removes `parent`, whose last recorded owner was dead and has been
+/// swept, if vguest made it and it is left empty: no group beneath it and
+/// no owner recorded on it (its maker, killed, never removed it at its
+/// exit). A spawn racing to make a group beneath it has recorded itself
+/// first, or finds it gone and makes it again (`make.rs`).
+fn remove_abandoned(parent: &Path) {
+    let owned = xattr::list(parent)
+        .map(|names| names.iter().any(|n| n.to_bytes().starts_with(PARENT_PREFIX.as_bytes())))
+        .unwrap_or(true);
+    let groups =
+        fs::read_dir(parent).into_iter().flatten().flatten().any(|e| e.file_type().is_ok_and(|t| t.is_dir()));
+    // The attribute alone (no lock: this runs at exit too).
+    if !owned && !groups && super::make::made_by_vguest(parent) {
+        let _ = fs::remove_dir(parent);
     }
 }
 

@@ -200,13 +200,16 @@ fn killed_caller_leaves_no_waiting_guest() {
         println!("  {line}");
     }
 
-    // Whatever the dead callers left: their groups (the `vguest` parents
-    // stay, as the library keeps them), and host sides of links. A link
+    // Whatever the dead callers left: their groups, their records on the
+    // `vguest` parents, and host sides of links. A link
     // whose guest side's namespace died goes with it, but the kernel
     // dismantles namespaces in the background (a workqueue, usually done
     // within milliseconds): wait for that first, generously, since the
     // kernel promises no time.
     let groups_left = remove_groups(&prefix);
+    // And the dead callers' records on the parents (the parents with them,
+    // unless a live process still has guests there): the documented sweep.
+    vguest::resources::sweep(&Resources::new().pids_max(64)).unwrap();
     let ours = |net: &TestNet| -> Vec<String> {
         let text = net.ip(&["-o", "link"]);
         let names = text.lines().filter_map(|l| Some(l.split(": ").nth(1)?.split('@').next()?.to_string()));
