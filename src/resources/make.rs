@@ -29,9 +29,9 @@ use super::error::ResourceError;
 use super::placement::GroupPlan;
 use crate::sys::xattr;
 
-/// The mark on intermediate groups this layer created.
-const MARK: &std::ffi::CStr = c"trusted.vguest";
-const MARK_VALUE: &[u8] = b"made";
+// The mark on intermediate groups this layer created (kept with the sweep,
+// which checks it too).
+use super::sweep::{MARK, MARK_VALUE, made_by_vguest};
 
 /// Marks kept in this process where xattrs are unavailable.
 static MARKED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
@@ -44,13 +44,6 @@ fn mark(dir: &Path) {
 
 pub(super) fn is_marked(dir: &Path) -> bool {
     xattr::has(dir, MARK, MARK_VALUE) || MARKED.lock().unwrap_or_else(|e| e.into_inner()).contains(dir)
-}
-
-/// Whether `dir` carries the attribute vguest puts on the groups it makes
-/// (what [`is_marked`] also remembers where the attribute could not be
-/// set); takes no lock.
-pub(super) fn made_by_vguest(dir: &Path) -> bool {
-    xattr::has(dir, MARK, MARK_VALUE)
 }
 
 /// [`is_marked`] for the exit handler, which never waits for a lock

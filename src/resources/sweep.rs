@@ -38,6 +38,17 @@ use crate::sys::xattr;
 
 /// The attribute on a guest's own group.
 const GROUP_MARK: &std::ffi::CStr = c"trusted.vguest.owner";
+/// Whether `dir` carries the attribute vguest puts on the groups it makes
+/// (`make.rs`, which also remembers those where it could not be set);
+/// takes no lock.
+pub(super) fn made_by_vguest(dir: &Path) -> bool {
+    xattr::has(dir, MARK, MARK_VALUE)
+}
+
+/// The attribute, and its value, on the groups vguest makes.
+pub(super) const MARK: &std::ffi::CStr = c"trusted.vguest";
+pub(super) const MARK_VALUE: &[u8] = b"made";
+
 /// The prefix of an owner's attribute on a parent.
 const PARENT_PREFIX: &str = "trusted.vguest.owner.";
 /// The prefix of the mark of a detached guest's group.
@@ -249,7 +260,7 @@ fn remove_abandoned(parent: &Path) {
     let groups =
         fs::read_dir(parent).into_iter().flatten().flatten().any(|e| e.file_type().is_ok_and(|t| t.is_dir()));
     // The attribute alone (no lock: this runs at exit too).
-    if !owned && !groups && super::make::made_by_vguest(parent) {
+    if !owned && !groups && made_by_vguest(parent) {
         let _ = fs::remove_dir(parent);
     }
 }
