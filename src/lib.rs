@@ -123,6 +123,18 @@
 //!   [`Seccomp::allow`] and [`Seccomp::rule`] open or add to it,
 //!   [`Seccomp::with_default_action`] replaces it.
 //!
+//!   A rule may give a call to a supervisor instead
+//!   ([`SeccompAction::Notify`]): the caller holds the listener
+//!   ([`Guest::take_seccomp_listener`], [`SeccompListener`]), reads the
+//!   calling process's memory (a copy, checked to be that process's),
+//!   and answers with a value, an errno, or the kernel's own result. The
+//!   guest never holds the listener; when the caller drops it, waiting
+//!   and later intercepted calls fail with `ENOSYS` rather than hang. The
+//!   calls vguest itself makes under the filter ([`Seccomp::SPAWN_CALLS`])
+//!   may not be given to a supervisor (no one could answer them yet).
+//!   `examples/notify.rs` lets a guest without `CAP_SYS_ADMIN` set a
+//!   hostname that its supervisor approves.
+//!
 //! # Lifecycle
 //!
 //! A guest lives until it ends, its [`Guest`] handle is waited for or
@@ -227,7 +239,8 @@ pub use builder::GuestBuilder;
 pub use command::{Command, CommandError, DEFAULT_PATH, Stdio};
 pub use context::{
     CapSet, Capabilities, Capability, Context, ContextError, IdMap, Namespaces, RLIM_INFINITY, Rlimit,
-    Seccomp, SeccompAction, SeccompCmp, SeccompRule, Signal, User,
+    Seccomp, SeccompAction, SeccompCmp, SeccompListener, SeccompNotifyError, SeccompRequest, SeccompResponse,
+    SeccompRule, Signal, User,
 };
 pub use error::{Error, Result, SetupError, SpawnError, Step};
 pub use fs::{

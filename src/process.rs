@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
+use crate::context::SeccompListener;
 use crate::error::Error;
 use crate::signal::Signal;
 use crate::status::ExitStatus;
@@ -143,6 +144,9 @@ impl EnteredSet {
 pub struct GuestProcess {
     guest: String,
     process: Arc<Entered>,
+    /// The listener of the guest's filter's `Notify` rules, as loaded
+    /// for this process, until taken.
+    listener: Option<SeccompListener>,
     /// The caller's end of the process's stdin, if piped.
     pub stdin: Option<ChildStdin>,
     /// The caller's end of the process's stdout, if piped.
@@ -157,10 +161,12 @@ impl GuestProcess {
         pid: libc::pid_t,
         pidfd: OwnedFd,
         [stdin, stdout, stderr]: [Option<OwnedFd>; 3],
+        listener: Option<SeccompListener>,
     ) -> Self {
         GuestProcess {
             guest: guest.to_string(),
             process: Arc::new(Entered { pid, pidfd, state: Mutex::new(State::Running) }),
+            listener,
             stdin: stdin.map(ChildStdin::from),
             stdout: stdout.map(ChildStdout::from),
             stderr: stderr.map(ChildStderr::from),
@@ -177,6 +183,26 @@ impl GuestProcess {
     /// ```
     pub fn id(&self) -> u32 {
         self.process.pid as u32
+    }
+
+    /// Takes the listener of the guest's [`SeccompAction::Notify`]
+    /// rules for this process (each entered process loads the guest's
+    /// filter anew, with a listener of its own): `None` if the filter has
+    /// none, or it was taken already. Its intercepted calls fail with
+    /// `ENOSYS` once it is dropped.
+    ///
+    /// ```no_run
+    /// # let guest = vguest::Guest::builder("g").spawn()?;
+    /// let mut p = guest.exec(vguest::Command::new("/bin/hostname").arg("web"))?;
+    /// if let Some(listener) = p.take_seccomp_listener() {
+    ///     let request = listener.receive();
+    /// }
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    ///
+    /// [`SeccompAction::Notify`]: crate::SeccompAction::Notify
+    pub fn take_seccomp_listener(&mut self) -> Option<SeccompListener> {
+        self.listener.take()
     }
 
     /// What the guest's handle keeps of this process, to reap it.
@@ -244,7 +270,9 @@ impl GuestProcess {
         self.signal(Signal::SIGKILL)
     }
 
-    /// Waits for the process to end (closing its piped stdin first).
+    /// Waits for the process to end (closing its piped stdin first, and
+    /// dropping its [`SeccompListener`] if it was not taken: no one would
+    /// answer the calls it holds, which fail with `ENOSYS` instead).
     ///
     /// ```no_run
     /// # let guest = vguest::Guest::builder("g").spawn()?;
@@ -254,6 +282,7 @@ impl GuestProcess {
     /// ```
     pub fn wait(&mut self) -> Result<ExitStatus, Error> {
         drop(self.stdin.take());
+        drop(self.listener.take());
         self.reap()
     }
 
@@ -269,7 +298,8 @@ impl GuestProcess {
         self.process.try_reap().map_err(|e| self.err("waiting for", e))
     }
 
-    /// Waits for the process and collects its piped stdout and stderr.
+    /// Waits for the process and collects its piped stdout and stderr
+    /// (dropping a listener not taken, as [`wait`](Self::wait) does).
     ///
     /// ```no_run
     /// use vguest::{Command, Stdio};
@@ -280,6 +310,7 @@ impl GuestProcess {
     /// ```
     pub fn output(mut self) -> Result<Output, Error> {
         drop(self.stdin.take());
+        drop(self.listener.take());
         let stderr = self.stderr.take().map(|mut e| {
             std::thread::spawn(move || {
                 let mut buf = Vec::new();

@@ -89,6 +89,29 @@ fn exec_enters_by_handle_and_by_pid() {
 }
 
 #[test]
+fn notify_supervisor_answers_the_guests_sethostname() {
+    if !root_or_skip("example notify") {
+        return;
+    }
+    let _s = shared();
+    let host = nix::unistd::gethostname().unwrap();
+    let Some(out) = example("notify") else {
+        return;
+    };
+    for line in [
+        "guest: hostname is notify",
+        "supervisor: sethostname(\"web-1\") approved and done",
+        "guest: hostname web-1 succeeded, hostname is now web-1",
+        "supervisor: sethostname(\"mail.example.org\") refused",
+        "guest: hostname mail.example.org failed, hostname is still web-1",
+        "guest notify ended with exit code 0",
+    ] {
+        assert!(out.lines().any(|l| l == line), "no line {line:?} in {out}");
+    }
+    assert_eq!(nix::unistd::gethostname().unwrap(), host, "the host's hostname changed");
+}
+
+#[test]
 fn userns_maps_root_to_an_unprivileged_uid() {
     if !root_or_skip("example userns") {
         return;

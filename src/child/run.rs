@@ -253,10 +253,24 @@ fn child_own_files(plan: &ChildPlan) -> Result<(), Failure> {
 /// Loads the guest's system call filters, if it has any. What the child
 /// does after it (reset signals, resolve the program, clone the payload's
 /// process, exec) passes the filter too.
+///
+/// The filter the plan names gets a listener: sent to the caller at once,
+/// and this copy closed, so that the caller's is the only one (when it
+/// closes it, waiting and later intercepted calls fail with `ENOSYS`).
+/// The calls from here to the exec may not be intercepted (no one could
+/// answer them yet); `Seccomp` refuses rules that would.
 fn child_seccomp(plan: &ChildPlan) -> Result<(), Failure> {
     for (i, program) in plan.seccomp.iter().enumerate() {
         let len = u16::try_from(program.len()).map_err(|_| Failure(step::SECCOMP, libc::E2BIG, i as u32))?;
-        call::seccomp_filter(program.as_ptr().cast(), len).at(step::SECCOMP, i as u32)?;
+        let listener = plan.listener.filter == i as i32;
+        let flags = if listener { libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as usize } else { 0 };
+        let fd = call::seccomp_filter(program.as_ptr().cast(), len, flags).at(step::SECCOMP, i as u32)?;
+        if listener {
+            let sent = call::send_with_fd(plan.listener.sock, &[1], fd as i32).at(step::HAND_LISTENER, 0);
+            let _ = call::close(fd as i32);
+            let _ = call::close(plan.listener.sock);
+            sent?;
+        }
     }
     Ok(())
 }

@@ -33,7 +33,10 @@ pub use self::error::ContextError;
 pub use self::ids::{IdMap, User};
 pub use self::namespaces::Namespaces;
 pub use self::rlimit::{RLIM_INFINITY, Rlimit};
-pub use self::seccomp::{Seccomp, SeccompAction, SeccompCmp, SeccompRule};
+pub use self::seccomp::{
+    Seccomp, SeccompAction, SeccompCmp, SeccompListener, SeccompNotifyError, SeccompRequest, SeccompResponse,
+    SeccompRule,
+};
 pub use crate::signal::Signal;
 
 pub(crate) use self::apply::{ContextPlan, last_cap};

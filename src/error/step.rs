@@ -90,6 +90,11 @@ pub enum Step {
     UnshareFiles,
     /// Loading the guest's system call filter.
     Seccomp,
+    /// Handing the filter's listener (for [`SeccompAction::Notify`]
+    /// rules) to the caller.
+    ///
+    /// [`SeccompAction::Notify`]: crate::SeccompAction::Notify
+    HandListener,
 }
 
 impl Step {
@@ -129,6 +134,7 @@ impl Step {
             w::NEW_SESSION => Step::NewSession,
             w::UNSHARE_FILES => Step::UnshareFiles,
             w::SECCOMP => Step::Seccomp,
+            w::HAND_LISTENER => Step::HandListener,
             _ => return None,
         })
     }
@@ -170,6 +176,7 @@ impl fmt::Display for Step {
             Step::NewSession => "starting a new session",
             Step::UnshareFiles => "taking a file table of its own",
             Step::Seccomp => "loading the system call filter",
+            Step::HandListener => "handing the system call filter's listener to the caller",
         };
         f.write_str(s)
     }

@@ -11,6 +11,7 @@ use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
 use crate::attach::AttachedGuest;
 use crate::command::Command;
+use crate::context::SeccompListener;
 use crate::error::Error;
 use crate::launch::enter::EnterInfo;
 use crate::net::NetLinks;
@@ -34,6 +35,7 @@ pub(crate) struct GuestParts {
     pub stdio: [Option<OwnedFd>; 3],
     pub cgroups: Option<Cgroups>,
     pub links: Option<NetLinks>,
+    pub listener: Option<SeccompListener>,
 }
 
 /// A running guest.
@@ -75,6 +77,8 @@ pub struct Guest {
     own_pid_ns: bool,
     /// The host side of the guest's links, until it has ended.
     links: Option<NetLinks>,
+    /// The listener of its filter's `Notify` rules, until taken.
+    listener: Option<SeccompListener>,
     /// The caller's end of the payload's stdin, if piped.
     pub stdin: Option<ChildStdin>,
     /// The caller's end of the payload's stdout, if piped.
@@ -96,6 +100,7 @@ impl Guest {
             stdio,
             cgroups,
             links,
+            listener,
         } = parts;
         let [stdin, stdout, stderr] = stdio;
         Guest {
@@ -105,6 +110,7 @@ impl Guest {
             kill_on_drop,
             own_pid_ns,
             links,
+            listener,
             stdin: stdin.map(ChildStdin::from),
             stdout: stdout.map(ChildStdout::from),
             stderr: stderr.map(ChildStderr::from),
@@ -144,6 +150,26 @@ impl Guest {
     /// ```
     pub fn pidfd(&self) -> BorrowedFd<'_> {
         self.running.pidfd()
+    }
+
+    /// Takes the listener of the guest's [`SeccompAction::Notify`]
+    /// rules: `None` if its filter has none, or it was taken already.
+    /// The calls those rules intercept wait until the listener answers
+    /// them, and fail with `ENOSYS` once it is dropped (with the handle,
+    /// if it is never taken).
+    ///
+    /// ```no_run
+    /// use vguest::{Context, Guest, Seccomp, SeccompAction, SeccompRule};
+    ///
+    /// let filter = Seccomp::default().rule(SeccompRule::new("sethostname", SeccompAction::Notify));
+    /// let mut guest = Guest::builder("g").context(Context::new().seccomp(filter)).spawn()?;
+    /// let listener = guest.take_seccomp_listener().unwrap();
+    /// # Ok::<(), vguest::Error>(())
+    /// ```
+    ///
+    /// [`SeccompAction::Notify`]: crate::SeccompAction::Notify
+    pub fn take_seccomp_listener(&mut self) -> Option<SeccompListener> {
+        self.listener.take()
     }
 
     /// Sends `signal` to the guest. With the built-in init, termination
@@ -272,7 +298,10 @@ impl Guest {
         self.links.as_ref().map(|l| l.names().collect()).unwrap_or_default()
     }
 
-    /// Waits for the guest to end and returns the payload's status.
+    /// Waits for the guest to end and returns the payload's status
+    /// (closing the payload's piped stdin first, and dropping the
+    /// [`SeccompListener`] if it was not taken: no one would answer the
+    /// calls it holds, which fail with `ENOSYS` instead).
     ///
     /// ```no_run
     /// # let mut guest = vguest::Guest::builder("g").spawn()?;
@@ -282,6 +311,7 @@ impl Guest {
     /// ```
     pub fn wait(&mut self) -> Result<ExitStatus, Error> {
         drop(self.stdin.take());
+        drop(self.listener.take());
         self.reap()
     }
 

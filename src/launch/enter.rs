@@ -215,6 +215,7 @@ pub(crate) fn exec(
     let stderr = stdio_pair(&cmd.stderr, false).map_err(spawn_err("opening stderr"))?;
     let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, |f| f.as_raw_fd());
     let lifeline = super::lifeline()?;
+    let (listener_plan, mut listener) = super::ListenerChannel::for_filters(&seccomp)?;
     let groups = cgroups
         .map(|g| g.open_dirs())
         .transpose()
@@ -253,6 +254,7 @@ pub(crate) fn exec(
         caps: info.caps,
         no_new_privs: info.no_new_privs,
         seccomp,
+        listener: listener_plan,
         stdio: [raw(&stdin.child), raw(&stdout.child), raw(&stderr.child)],
         max_fd: max_fd(),
         exec: ExecPlan::new(program, search_path, argv, envp, None),
@@ -284,6 +286,9 @@ pub(crate) fn exec(
         Spawned { pid: cloned.pid, pidfd: Some(cloned.pidfd), stack: Some(stack), dumpable: Some(dumpable) };
     drop(err_w);
     drop((stdin.child, stdout.child, stderr.child));
+    if let Some(listener) = listener.as_mut() {
+        listener.cloned();
+    }
     let pidfd =
         finish(spawned, err_r, &plan, &Subjects { program: cmd.get_program(), ..Subjects::default() })
             .map_err(|e| match &e {
@@ -292,5 +297,6 @@ pub(crate) fn exec(
                 }
                 _ => e,
             })?;
-    Ok(GuestProcess::new(guest, cloned.pid, pidfd, [stdin.parent, stdout.parent, stderr.parent]))
+    let listener = listener.map(super::ListenerChannel::receive).transpose()?;
+    Ok(GuestProcess::new(guest, cloned.pid, pidfd, [stdin.parent, stdout.parent, stderr.parent], listener))
 }

@@ -78,6 +78,50 @@ impl FdChannel {
     }
 }
 
+/// Where a filter's listener comes back from the child
+/// ([`plan::ListenerPlan`]): a socket pair, made only when the filters
+/// want a listener.
+pub(crate) struct ListenerChannel {
+    ours: OwnedFd,
+    /// Dropped once the child has its copy.
+    theirs: Option<OwnedFd>,
+}
+
+impl ListenerChannel {
+    /// The plan's part, and the channel if one of `filters` notifies.
+    pub(crate) fn for_filters(
+        filters: &plan::Filters,
+    ) -> Result<(plan::ListenerPlan, Option<ListenerChannel>), Error> {
+        let Some(index) = plan::ListenerPlan::wanted(filters) else {
+            return Ok((plan::ListenerPlan::NONE, None));
+        };
+        let FdChannel { ours, theirs } =
+            FdChannel::new().map_err(spawn_err("creating the socket pair for the filter's listener"))?;
+        let plan = plan::ListenerPlan { filter: index as i32, sock: theirs.as_raw_fd() };
+        Ok((plan, Some(ListenerChannel { ours, theirs: Some(theirs) })))
+    }
+
+    /// After the clone: the child holds its end.
+    pub(crate) fn cloned(&mut self) {
+        self.theirs = None;
+    }
+
+    /// After the exec: the listener the child sent before it.
+    pub(crate) fn receive(mut self) -> Result<crate::SeccompListener, Error> {
+        self.theirs = None;
+        let fail = |e: io::Error| SpawnError::new("receiving the system call filter's listener", e);
+        nix::fcntl::fcntl(&self.ours, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))
+            .map_err(|e| fail(e.into()))?;
+        let mut byte = [0u8; 1];
+        let (_, fd) = crate::sys::call::recv_with_fd(self.ours.as_raw_fd(), &mut byte)
+            .map_err(|e| fail(io::Error::from_raw_os_error(e)))?;
+        if fd < 0 {
+            return Err(fail(io::Error::other("the child sent none")).into());
+        }
+        Ok(crate::SeccompListener::new(crate::sys::fd::own(fd)))
+    }
+}
+
 /// A pidfd of the calling process, for a child's plan: the child stops
 /// waiting for us when it becomes readable (we died). Close-on-exec, so
 /// the guest's payload never holds it.

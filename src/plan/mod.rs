@@ -193,6 +193,8 @@ pub(crate) struct ChildPlan {
     /// while the child still holds `CAP_SYS_ADMIN`, which loading a
     /// filter then needs).
     pub seccomp: Arc<Filters>,
+    /// Which filter gets a listener, handed to the caller.
+    pub listener: ListenerPlan,
     /// Fds to place on 0, 1, 2 (-1: leave the inherited one).
     pub stdio: [RawFd; 3],
     /// Upper bound for the close-on-exec sweep when `close_range` is
@@ -212,16 +214,24 @@ impl ChildPlan {
         let ends = |e: ChildEnds| [e.sock, e.peer];
         let init = self.exec.init.as_ref().map(|i| i.memfd);
         let join = self.join.map(|j| [j.pidfd, j.time_fd]);
-        [self.err_fd, self.sync_fd, self.sync_peer, self.lifeline, self.owner_fd, self.netns_fd]
-            .into_iter()
-            .chain(self.stdio)
-            .chain(self.cgroup_dirs.iter().map(|&(fd, _)| fd))
-            .chain(self.netns_maker.into_iter().flat_map(|n| ends(n.ends)))
-            .chain(self.late_cgroups.into_iter().flat_map(|l| ends(l.ends)))
-            .chain(init)
-            .chain(join.into_iter().flatten())
-            .max()
-            .unwrap_or(-1)
+        [
+            self.err_fd,
+            self.sync_fd,
+            self.sync_peer,
+            self.lifeline,
+            self.owner_fd,
+            self.netns_fd,
+            self.listener.sock,
+        ]
+        .into_iter()
+        .chain(self.stdio)
+        .chain(self.cgroup_dirs.iter().map(|&(fd, _)| fd))
+        .chain(self.netns_maker.into_iter().flat_map(|n| ends(n.ends)))
+        .chain(self.late_cgroups.into_iter().flat_map(|l| ends(l.ends)))
+        .chain(init)
+        .chain(join.into_iter().flatten())
+        .max()
+        .unwrap_or(-1)
     }
 }
 
@@ -258,6 +268,16 @@ impl BpfInsn {
         out
     }
 
+    /// Whether `program` can answer a call with
+    /// `SECCOMP_RET_USER_NOTIF` (a constant return of it: what this
+    /// crate compiles).
+    pub fn notifies(program: &[BpfInsn]) -> bool {
+        const RET_K: u16 = 0x06;
+        program
+            .iter()
+            .any(|i| i.code == RET_K && i.k & libc::SECCOMP_RET_ACTION_FULL == libc::SECCOMP_RET_USER_NOTIF)
+    }
+
     /// The program [`encode`](Self::encode) made, if `bytes` is one.
     pub fn decode(bytes: &[u8]) -> Option<Vec<BpfInsn>> {
         if bytes.is_empty() || bytes.len() % 8 != 0 {
@@ -270,6 +290,30 @@ impl BpfInsn {
             k: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
         };
         Some(bytes.chunks_exact(8).map(insn).collect())
+    }
+}
+
+/// A filter with [`SeccompAction::Notify`](crate::SeccompAction::Notify)
+/// rules is loaded with `SECCOMP_FILTER_FLAG_NEW_LISTENER`; the child
+/// sends the listener it gets on `sock` (`SCM_RIGHTS`) and closes its
+/// copy, so the caller holds the only one (`seccomp_unotify(2)`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListenerPlan {
+    /// Index in the plan's filters of the one to load with a listener,
+    /// or -1 for none. A process may have one listener among its filters
+    /// (`EBUSY`): the last that notifies.
+    pub filter: i32,
+    /// The child's end of a `SOCK_SEQPACKET` pair, or -1.
+    pub sock: RawFd,
+}
+
+impl ListenerPlan {
+    /// No listener.
+    pub const NONE: ListenerPlan = ListenerPlan { filter: -1, sock: -1 };
+
+    /// The filter among `filters` that gets a listener, if any does.
+    pub fn wanted(filters: &Filters) -> Option<usize> {
+        filters.iter().rposition(|p| BpfInsn::notifies(p))
     }
 }
 

@@ -56,6 +56,7 @@ pub mod step {
     pub const NEW_SESSION: u32 = 34;
     pub const UNSHARE_FILES: u32 = 35;
     pub const SECCOMP: u32 = 36;
+    pub const HAND_LISTENER: u32 = 37;
 }
 
 /// Encodes a failure record.

@@ -40,7 +40,8 @@ use crate::guest::{Guest, GuestParts};
 use crate::launch::enter::{self, EnterInfo};
 use crate::launch::maker::Maker;
 use crate::launch::{
-    self, CHILD_STACK, FdChannel, PAYLOAD_STACK, Spawned, StdioPair, Subjects, pipe, spawn_err, stdio_pair,
+    self, CHILD_STACK, FdChannel, ListenerChannel, PAYLOAD_STACK, Spawned, StdioPair, Subjects, pipe,
+    spawn_err, stdio_pair,
 };
 use crate::net::{self, NetLinks};
 use crate::plan::{BpfInsn, ChildPlan, ExecPlan, LateCgroups, NetnsJoin};
@@ -79,6 +80,8 @@ struct Spawn {
     stdio: [StdioPair; 3],
     maker_channel: Option<FdChannel>,
     late_channel: Option<FdChannel>,
+    /// Where the filter's listener comes back, if it has one.
+    listener: Option<ListenerChannel>,
     _lifeline: OwnedFd,
     /// The guest's host-side links: removed on drop.
     links: Option<NetLinks>,
@@ -144,6 +147,8 @@ impl Spawn {
             false => None,
         };
         let lifeline = launch::lifeline()?;
+        let seccomp: Arc<crate::plan::Filters> = Arc::new(ctx.seccomp.iter().cloned().collect());
+        let (listener_plan, listener) = ListenerChannel::for_filters(&seccomp)?;
         let raw = |fd: Option<&OwnedFd>| fd.map_or(-1, |f| f.as_raw_fd());
         let mut plan = ChildPlan {
             err_fd: err_w.as_raw_fd(),
@@ -184,7 +189,8 @@ impl Spawn {
             creds: ctx.creds.clone(),
             caps: ctx.caps,
             no_new_privs: ctx.no_new_privs,
-            seccomp: Arc::new(ctx.seccomp.iter().cloned().collect()),
+            seccomp,
+            listener: listener_plan,
             stdio: [raw(stdio[0].child.as_ref()), raw(stdio[1].child.as_ref()), raw(stdio[2].child.as_ref())],
             max_fd: launch::max_fd(),
             exec: ExecPlan::new(program, search_path, argv, envp, init_fds),
@@ -207,6 +213,7 @@ impl Spawn {
             stdio,
             maker_channel,
             late_channel,
+            listener,
             _lifeline: lifeline,
             links,
             cgroups,
@@ -240,6 +247,9 @@ impl Spawn {
         }
         // The child has its own copies of these now.
         self.err_w = None;
+        if let Some(listener) = self.listener.as_mut() {
+            listener.cloned();
+        }
         for pair in &mut self.stdio {
             pair.child = None;
         }
@@ -314,6 +324,7 @@ impl Spawn {
         let err_r =
             self.err_r.take().ok_or_else(|| SpawnError::new("reading the error pipe", already("read")))?;
         let pidfd = launch::finish(child, err_r, &self.plan, &self.subjects(&r))?;
+        let listener = self.listener.take().map(ListenerChannel::receive).transpose()?;
         let plan = &self.plan;
         let filters = plan.seccomp.clone();
         enter::keep_filters(pid, &filters);
@@ -345,6 +356,7 @@ impl Spawn {
             stdio: [stdin, stdout, stderr],
             cgroups,
             links: self.links.take(),
+            listener,
         }))
     }
 }

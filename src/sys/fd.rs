@@ -10,3 +10,10 @@ pub(crate) fn dup_at_least(fd: impl AsFd, min: i32) -> io::Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(dup) })
 }
+
+/// Takes ownership of `fd`, which the kernel just gave this process and
+/// nothing else owns (received with `SCM_RIGHTS`).
+pub(crate) fn own(fd: std::os::fd::RawFd) -> OwnedFd {
+    // SAFETY: the caller passes an fd that is open and owned by no one.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}

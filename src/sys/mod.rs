@@ -14,6 +14,7 @@
 //! - [`fd`]: duplicating descriptors above the standard streams.
 //! - [`xattr`]: extended attributes marking the cgroups vguest created.
 //! - [`ptrace`]: reading another process's system call filters.
+//! - [`notify`]: a seccomp listener's ioctls.
 
 pub(crate) mod atexit;
 pub(crate) mod call;
@@ -21,6 +22,7 @@ pub(crate) mod clone;
 pub(crate) mod dumpable;
 pub(crate) mod fd;
 pub(crate) mod memfd;
+pub(crate) mod notify;
 pub(crate) mod pidfd;
 pub(crate) mod ptrace;
 pub(crate) mod raw;

@@ -32,6 +32,7 @@ mod caller_death;
 mod clone3;
 mod devices;
 mod memory;
+mod notify;
 mod seccomp;
 mod support;
 mod terminal;

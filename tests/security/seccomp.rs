@@ -11,7 +11,7 @@ use std::path::Path;
 use vguest::{Context, Guest, Seccomp, SeccompAction, SeccompCmp, SeccompRule};
 
 use crate::common::*;
-use crate::support::{errno, fields, guest_role, role_filesystem, say, tagged_line};
+use crate::support::{errno, fields, guest_role, role_filesystem, say, tagged_line, warm_state};
 
 /// The calls the prober makes, each with harmless arguments: what the
 /// default filter answers (`EPERM`, `ENOSYS` for `clone3`).
@@ -417,13 +417,6 @@ fn unknown_call_names_are_typed_errors_and_leave_nothing() {
         "{err} ({err:?})"
     );
     before.assert_unchanged("seccomp unknown");
-}
-
-/// The host's state after a first spawn, which loads what a process
-/// keeps for all its guests (the init's image, the owner's pipe).
-fn warm_state() -> HostState {
-    assert!(sh(Guest::builder("sec-seccomp-warm"), "true").0.success());
-    HostState::capture()
 }
 
 /// A directory of this test run under cargo's target directory.

@@ -116,3 +116,10 @@ pub(crate) fn outcome(errno: i32) -> String {
         e => format!("{:?}", Errno::from_raw(e)),
     }
 }
+
+/// The host's state after a first spawn, which loads what a process
+/// keeps for all its guests (the init's image, the owner's pipe).
+pub(crate) fn warm_state() -> crate::common::HostState {
+    assert!(crate::common::sh(vguest::Guest::builder("sec-warm"), "true").0.success());
+    crate::common::HostState::capture()
+}

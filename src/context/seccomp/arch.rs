@@ -71,6 +71,17 @@ impl Arch {
         u32::try_from(n).ok()
     }
 
+    /// The name of call `nr` here, if the table knows it.
+    pub(crate) fn name_of(self, nr: u32) -> Option<&'static str> {
+        let nr = nr as usize;
+        Some(match self {
+            Arch::X86_64 => syscalls::x86_64::Sysno::new(nr)?.name(),
+            Arch::I386 => syscalls::x86::Sysno::new(nr)?.name(),
+            Arch::Aarch64 => syscalls::aarch64::Sysno::new(nr)?.name(),
+            Arch::Arm => syscalls::arm::Sysno::new(nr)?.name(),
+        })
+    }
+
     /// The highest number the table knows here: calls above it are newer
     /// than this crate.
     pub(crate) fn last(self) -> u32 {
@@ -97,5 +108,8 @@ mod tests {
         assert_eq!(Arch::Aarch64.number("open"), None, "aarch64 has only openat");
         assert_eq!(Arch::X86_64.number("no_such_call"), None);
         assert!(Arch::X86_64.last() >= 435, "the table knows clone3");
+        assert_eq!(Arch::X86_64.name_of(250), Some("keyctl"));
+        assert_eq!(Arch::I386.name_of(288), Some("keyctl"));
+        assert_eq!(Arch::X86_64.name_of(100_000), None);
     }
 }

@@ -73,6 +73,7 @@ pub(crate) fn ret_value(action: Action) -> u32 {
         Action::KillThread => libc::SECCOMP_RET_KILL_THREAD,
         Action::Trap => libc::SECCOMP_RET_TRAP,
         Action::Log => libc::SECCOMP_RET_LOG,
+        Action::Notify => libc::SECCOMP_RET_USER_NOTIF,
     }
 }
 

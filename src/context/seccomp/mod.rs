@@ -17,7 +17,10 @@
 
 mod arch;
 mod bpf;
+mod notify;
 mod profile;
+
+pub use self::notify::{SeccompListener, SeccompNotifyError, SeccompRequest, SeccompResponse};
 
 use std::sync::Mutex;
 
@@ -49,6 +52,17 @@ pub enum SeccompAction {
     Trap,
     /// Let the call through and log it (`SECCOMP_RET_LOG`).
     Log,
+    /// Hold the call until a supervisor answers it through the guest's
+    /// [`SeccompListener`] (`SECCOMP_RET_USER_NOTIF`, Linux 5.0; the
+    /// listener stays with the caller). Without a supervisor (the
+    /// listener dropped) the call fails with `ENOSYS`.
+    ///
+    /// Refused (as [`ContextError::InvalidSeccompRule`]) as a filter's
+    /// default action, and for the calls the spawn itself makes between
+    /// loading the filter and the payload's exec, or that the built-in
+    /// init makes ([`SPAWN_CALLS`](Seccomp::SPAWN_CALLS)): no one could
+    /// answer them.
+    Notify,
 }
 
 /// A comparison of one 64-bit call argument with a value (unsigned), as
@@ -207,6 +221,53 @@ impl Default for Seccomp {
 }
 
 impl Seccomp {
+    /// The calls made under the filter by vguest's own code: the spawn
+    /// child (and an entering process) between loading the filter and
+    /// the payload's exec, with `no_new_privs` off also the switch of
+    /// ids and capabilities; and the built-in init, for the guest's whole
+    /// life. A filter that does not allow them fails the spawn at that
+    /// step (or stops the init), and a [`SeccompAction::Notify`] rule for
+    /// one is refused. Names as in the native tables (of x86_64 or
+    /// aarch64).
+    ///
+    /// ```
+    /// assert!(vguest::Seccomp::SPAWN_CALLS.contains(&"execve"));
+    /// ```
+    pub const SPAWN_CALLS: &'static [&'static str] = &[
+        // Ids and capabilities (`child/creds.rs`), when `no_new_privs` is off.
+        "prctl",
+        "setgroups",
+        "setresgid",
+        "setresuid",
+        "capset",
+        // Handing the listener over; stdio and close-on-exec; signal
+        // dispositions; finding the program; the payload's clone beside
+        // the init; the execs (`child/run.rs`, `child/exec.rs`).
+        "sendmsg",
+        "close",
+        "ppoll",
+        "dup3",
+        "close_range",
+        "fcntl",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "newfstatat",
+        "fstatat", // aarch64's name of newfstatat
+        "faccessat",
+        "clone",
+        "clone3",
+        "execve",
+        "execveat",
+        "write",
+        "kill",
+        "wait4",
+        "exit_group",
+        // The built-in init (`child/init/main.rs`).
+        "read",
+        "signalfd4",
+        "rt_sigtimedwait",
+    ];
+
     /// No filter: the guest's calls are limited only by its capabilities
     /// and namespaces.
     ///
@@ -221,6 +282,15 @@ impl Seccomp {
 
     /// A filter of only the rules added to it, with `action` for every
     /// other call (it replaces the default profile).
+    ///
+    /// A default that denies must leave vguest's own calls open
+    /// ([`SPAWN_CALLS`](Self::SPAWN_CALLS): what the spawn child makes
+    /// after loading the filter, and the built-in init for the guest's
+    /// life), or the spawn fails at that step ([`Step::Seccomp`] and on)
+    /// or the init cannot reap. The payload needs its own on top (its
+    /// loader's `mmap`, `brk`, ...).
+    ///
+    /// [`Step::Seccomp`]: crate::Step::Seccomp
     ///
     /// ```
     /// use vguest::{Seccomp, SeccompAction};
@@ -317,7 +387,34 @@ impl Seccomp {
             Base::Only(action) => (*action, Vec::new(), None),
             Base::Profile => (SeccompAction::Allow, profile::rules(caps, own_pid_ns), Some(profile::NEWER)),
         };
+        if default == SeccompAction::Notify {
+            return Err(ContextError::InvalidSeccompRule {
+                call: "(default action)".into(),
+                reason: "Notify would hold the spawn's own calls, which no one can answer yet: \
+                         give Notify to the calls to intercept"
+                    .into(),
+            });
+        }
         let rules: Vec<&SeccompRule> = self.rules.iter().chain(&base_rules).collect();
+        let native = Arch::host().first().copied();
+        for r in rules.iter().filter(|r| r.action == SeccompAction::Notify) {
+            let nr = match &r.call {
+                Call::Name(name) => native.and_then(|a| a.number(name)),
+                Call::Number(nr) => Some(*nr),
+            };
+            let ours = native
+                .zip(nr)
+                .and_then(|(a, nr)| Seccomp::SPAWN_CALLS.iter().find(|n| a.number(n) == Some(nr)));
+            if let Some(name) = ours {
+                return Err(ContextError::InvalidSeccompRule {
+                    call: r.call.label(),
+                    reason: format!(
+                        "Notify for {name}, which vguest makes under the filter before the exec \
+                         or in the built-in init, where no one could answer it"
+                    ),
+                });
+            }
+        }
         for r in &rules {
             if let Some(&(index, _)) = r.args.iter().find(|(i, _)| *i > 5) {
                 return Err(ContextError::InvalidSeccompRule {

@@ -132,3 +132,40 @@ fn bad_rules_are_named() {
     assert!(err.to_string().contains("argument 6"), "{err}");
     assert!(err.to_string().contains("write"), "{err}");
 }
+
+#[test]
+fn notify_rules_compile_to_user_notification_and_mark_the_program() {
+    let filter = Seccomp::default().rule(SeccompRule::new("mknodat", SeccompAction::Notify));
+    let p = filter.compile(CapSet::server_default(), true).unwrap().unwrap();
+    assert!(BpfInsn::notifies(&p));
+    assert!(!BpfInsn::notifies(&default_program(CapSet::server_default())));
+    for &arch in Arch::host() {
+        assert_eq!(answer(&p, arch, "mknodat", [0; 6]), libc::SECCOMP_RET_USER_NOTIF, "{}", arch.name());
+        assert_eq!(answer(&p, arch, "keyctl", [0; 6]), EPERM, "the profile still applies");
+    }
+}
+
+#[test]
+fn notify_for_the_spawns_own_calls_is_refused() {
+    let caps = CapSet::server_default();
+    let refused = |filter: Seccomp| match filter.compile(caps, true) {
+        Err(ContextError::InvalidSeccompRule { call, reason }) => format!("{call}: {reason}"),
+        other => panic!("{filter:?} compiled: {other:?}"),
+    };
+    for name in ["execve", "sendmsg", "wait4", "signalfd4", "prctl"] {
+        let why = refused(Seccomp::default().rule(SeccompRule::new(name, SeccompAction::Notify)));
+        assert!(why.contains(name), "{why}");
+    }
+    // By number, and even when arguments narrow it.
+    let write = Arch::host()[0].number("write").unwrap();
+    refused(Seccomp::default().rule(SeccompRule::number(write, SeccompAction::Notify)));
+    refused(
+        Seccomp::default().rule(SeccompRule::new("clone", SeccompAction::Notify).arg(0, SeccompCmp::Eq(0))),
+    );
+    assert!(refused(Seccomp::with_default_action(SeccompAction::Notify)).contains("default"));
+    // Every name of the list is a call of x86_64's or aarch64's table.
+    for name in Seccomp::SPAWN_CALLS {
+        let known = [Arch::X86_64, Arch::Aarch64].iter().any(|a| a.number(name).is_some());
+        assert!(known, "{name}");
+    }
+}

@@ -45,12 +45,13 @@ pub(crate) fn futex_wait(
     sys(nr::FUTEX, word.as_ptr() as usize, op, expected as usize, ptr(timeout), 0, 0)
 }
 
-/// `seccomp(SECCOMP_SET_MODE_FILTER, 0, prog)`: installs the classic BPF
-/// program of `len` instructions at `filter` (laid out as `struct
-/// sock_filter`) for the calling thread.
-pub(crate) fn seccomp_filter(filter: *const libc::sock_filter, len: u16) -> SysResult {
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)`: installs the classic
+/// BPF program of `len` instructions at `filter` (laid out as `struct
+/// sock_filter`) for the calling thread. With
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER`, returns the listener's fd.
+pub(crate) fn seccomp_filter(filter: *const libc::sock_filter, len: u16, flags: usize) -> SysResult {
     let prog = libc::sock_fprog { len, filter: filter.cast_mut() };
-    sys(nr::SECCOMP, libc::SECCOMP_SET_MODE_FILTER as usize, 0, ptr(&prog), 0, 0, 0)
+    sys(nr::SECCOMP, libc::SECCOMP_SET_MODE_FILTER as usize, flags, ptr(&prog), 0, 0, 0)
 }
 
 /// `setns(2)`; `fd` may be a namespace file or a pidfd.
